@@ -1,0 +1,1 @@
+"""One module per algorithm family; each exposes ``cases()`` and optionally ``sections()``."""

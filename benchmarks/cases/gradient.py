@@ -1,0 +1,143 @@
+"""Gradient family: ours vs captum, IG against its floor, IG peak memory with chunking."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Callable, Dict, List, Tuple
+
+import captum.attr as captum_attr
+import torch
+
+import insight_widget.attr as ours_attr
+
+from ..harness import Case, Section
+from ..workloads import Workload, conv, mlp, text
+
+
+def pair(family: str, algorithm: str, workload: Workload, construct: Dict[str, Any] | None = None,
+         label: str = "", **kwargs: Any) -> Case:
+    """A case running ``algorithm`` from both libraries on ``workload`` with ``kwargs``."""
+    construct = construct or {}
+    ours = getattr(ours_attr, algorithm)(workload.forward_func, **construct)
+    theirs = getattr(captum_attr, algorithm)(workload.forward_func, **construct)
+    call = dict(target=workload.target, additional_forward_args=workload.additional_forward_args,
+                **kwargs)
+    name = f"{algorithm}{('[' + label + ']') if label else ''} {workload.name}"
+    return Case(name, family, lambda: ours.attribute(workload.inputs, **call),
+                lambda: theirs.attribute(workload.inputs, **call))
+
+
+def cases() -> List[Case]:
+    result: List[Case] = []
+    for workload in (conv(), mlp(), text()):
+        result.append(pair("gradient", "Saliency", workload))
+        result.append(pair("gradient", "InputXGradient", workload))
+        result.append(pair("gradient", "IntegratedGradients", workload))
+        result.append(pair("gradient", "IntegratedGradients", workload, label="trapezoid+delta",
+                           method="riemann_trapezoid", return_convergence_delta=True))
+    result.append(pair("gradient", "IntegratedGradients", conv(), label="ibs=64",
+                       internal_batch_size=64))
+    return result
+
+
+def _median_time(fn: Callable[[], Any], rounds: int = 7) -> float:
+    fn()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _floor_and_ig(workload: Workload, n_steps: int) -> Tuple[Callable[[], None],
+                                                              Callable[[], None]]:
+    """(one forward+backward over the n_steps x N rows, our IG on the same work)."""
+    ig = ours_attr.IntegratedGradients(workload.forward_func)
+    inputs = workload.inputs
+    rows = inputs.repeat(n_steps, *([1] * (inputs.dim() - 1)))
+    target = workload.target
+    if isinstance(target, torch.Tensor):
+        target = target.repeat(n_steps)
+    elif isinstance(target, list):
+        target = torch.tensor(target * n_steps)
+    args = workload.additional_forward_args
+    args = tuple(a.repeat(n_steps, *([1] * (a.dim() - 1))) for a in args) if args else ()
+    index = torch.arange(rows.shape[0])
+
+    def floor() -> None:
+        x = rows.detach().requires_grad_()
+        out = workload.forward_func(x, *args)
+        selected = out[:, target] if isinstance(target, int) else out[index, target]
+        torch.autograd.grad(selected.sum(), x)
+
+    def run_ig() -> None:
+        ig.attribute(inputs, target=workload.target,
+                     additional_forward_args=workload.additional_forward_args, n_steps=n_steps)
+
+    return floor, run_ig
+
+
+def ig_floor() -> str:
+    """IG time / time of one forward+backward over the same n_steps x N rows."""
+    lines = []
+    n_steps = 50
+    for workload in (conv(), mlp(), text()):
+        floor, run_ig = _floor_and_ig(workload, n_steps)
+        t_ig, t_floor = [], []
+        for _ in range(5):
+            t_floor.append(_median_time(floor, 3))
+            t_ig.append(_median_time(run_ig, 3))
+        ratio = statistics.median(t_ig) / statistics.median(t_floor)
+        lines.append(f"IG n_steps={n_steps} {workload.name}: {ratio:.3f} x floor "
+                     f"({n_steps * len(workload.inputs)} rows, floor "
+                     f"{1e3 * statistics.median(t_floor):.2f} ms; target <= 1.1)")
+    return "\n".join(lines)
+
+
+_MEMORY_PROBE = r"""
+import json, resource, sys, torch
+from insight_widget.attr import IntegratedGradients
+from insight_widget.testing import ResidualConvNet, image_batch, seeded
+torch.set_num_threads(1)
+model = seeded(ResidualConvNet); x = image_batch(4)
+IntegratedGradients(model).attribute(x[:1], target=0, n_steps=2)   # warm up allocator
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kwargs = json.loads(sys.argv[1])
+IntegratedGradients(model).attribute(x, target=0, **kwargs)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"peak_growth_kib": after - before}))
+"""
+
+
+# glibc keeps freed heap pages mapped, so peak RSS would also count memory that is free;
+# serving large blocks with mmap makes RSS track live tensors.
+_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
+
+
+def _peak_growth(kwargs: Dict[str, Any]) -> int:
+    env = {**os.environ, **_ALLOCATOR_ENV}
+    output = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, json.dumps(kwargs)],
+                            capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(output.strip().splitlines()[-1])["peak_growth_kib"]
+
+
+def ig_memory() -> str:
+    """Peak RSS growth of IG: n_steps=500 chunked vs n_steps=50 in one pass (fresh process)."""
+    base = _peak_growth({"n_steps": 50})
+    chunked = _peak_growth({"n_steps": 500, "internal_batch_size": 200})
+    budget = _peak_growth({"n_steps": 500})
+    return (f"(fresh process per run, MALLOC_MMAP_THRESHOLD_=131072)\n"
+            f"n_steps=50 one pass: {base / 1024:.1f} MiB; n_steps=500, internal_batch_size=200: "
+            f"{chunked / 1024:.1f} MiB ({chunked / base:.2f} x; target <= 1.2); n_steps=500 under "
+            f"the default memory budget (no internal_batch_size): {budget / 1024:.1f} MiB")
+
+
+def sections() -> List[Section]:
+    return [Section("Integrated Gradients against its floor", ig_floor),
+            Section("Integrated Gradients peak memory", ig_memory)]

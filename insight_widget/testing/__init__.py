@@ -1,0 +1,23 @@
+"""Models and data generators for tests, benchmarks and examples (no downloads)."""
+
+from .models import (
+    EmbeddingTextClassifier,
+    ResidualBlock,
+    ResidualConvNet,
+    TabularMLP,
+    image_batch,
+    seeded,
+    tabular_batch,
+    token_batch,
+)
+
+__all__ = [
+    "EmbeddingTextClassifier",
+    "ResidualBlock",
+    "ResidualConvNet",
+    "TabularMLP",
+    "image_batch",
+    "seeded",
+    "tabular_batch",
+    "token_batch",
+]
