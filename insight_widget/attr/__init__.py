@@ -1,10 +1,13 @@
 """insight_widget.attr: a Captum-compatible attribution engine.
 
 ``from captum.attr import X`` becomes ``from insight_widget.attr import X``: same class names,
-constructor arguments, ``attribute()`` parameters, defaults and return shapes.
+constructor arguments, ``attribute()`` parameters, defaults and return shapes. Each family
+package lists its public names in ``__all__``; this module re-exports them all.
 """
 
+from . import gradient, layer, lrp, neuron, perturbation, summary
 from ._utils.batching import get_memory_budget, memory_budget, set_memory_budget
+from ._utils.progress import AttributionCancelled, attribution_progress
 from .base import (
     Attribution,
     GradientAttribution,
@@ -13,16 +16,27 @@ from .base import (
     PerturbationAttribution,
 )
 from .gradient import *  # noqa: F403
-from .gradient import __all__ as _gradient_all
+from .layer import *  # noqa: F403
+from .lrp import *  # noqa: F403
+from .neuron import *  # noqa: F403
+from .perturbation import *  # noqa: F403
+from .summary import *  # noqa: F403
 
 __all__ = [
     "Attribution",
+    "AttributionCancelled",
     "GradientAttribution",
     "LayerAttribution",
     "NeuronAttribution",
     "PerturbationAttribution",
+    "attribution_progress",
     "get_memory_budget",
     "memory_budget",
     "set_memory_budget",
-    *_gradient_all,
+    *gradient.__all__,
+    *perturbation.__all__,
+    *layer.__all__,
+    *neuron.__all__,
+    *lrp.__all__,
+    *summary.__all__,
 ]

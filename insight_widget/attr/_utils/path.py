@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from .batching import ChunkPlanner, row_bytes
+from .progress import report_progress
 from .quadrature import step_sizes_and_alphas
 
 # gradient_fn(path_rows, n_chunk_steps) -> (gradients per row, targeted outputs per row)
@@ -88,6 +89,7 @@ def integrate_gradients(
             first_output = outputs[:num_examples] if outputs.dim() > 0 else None
         if stop == n_steps:
             last_output = outputs[-num_examples:] if outputs.dim() > 0 else None
+        report_progress(stop, n_steps)
     assert sums is not None
     endpoints = None
     has_ends = alphas[0] == 0.0 and alphas[-1] == 1.0

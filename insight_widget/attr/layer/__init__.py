@@ -1,0 +1,3 @@
+"""Layer family: attributions to the neurons (activations) of a layer."""
+
+__all__: list = []

@@ -1,0 +1,3 @@
+"""Layer-wise relevance propagation: rules and the LRP algorithm."""
+
+__all__: list = []

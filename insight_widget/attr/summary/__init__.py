@@ -1,0 +1,3 @@
+"""Summaries of attributions over a dataset (Captum's Summarizer and statistics)."""
+
+__all__: list = []
