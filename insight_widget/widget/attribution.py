@@ -1,0 +1,354 @@
+"""Running one registered method on one example and one model, and encoding the result.
+
+Everything the UI can vary reaches the engine here: the method and its parsed arguments,
+the target, the baseline of each feature, and which features are *active* — inactive features
+are held fixed at their input value by a small wrapper module, so the attribution runs over the
+active ones only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from ..attr._utils.progress import attribution_progress
+from .features import BaseFeature
+from .registry import MethodSpec, find_method
+from .wire import encode_tensor
+
+#: ShapleyValues evaluates every permutation of the groups: beyond this it would not finish
+MAX_EXACT_SHAPLEY_GROUPS = 10
+
+
+@dataclass
+class PreparedExample:
+    """One example, ready for every model: raw and transformed inputs (batch dim 1)."""
+
+    id: int
+    position: int  # index in the dataset stream
+    raw: Tuple[Tensor, ...]
+    inputs: Tuple[Tensor, ...]
+    additional_args: Optional[Tuple[Any, ...]]
+    label: Optional[int]
+    predictions: List[Dict[str, Any]] = field(default_factory=list)  # one per model
+
+
+@dataclass
+class Settings:
+    """What the UI chose for an attribution run."""
+
+    method: MethodSpec
+    arguments: Dict[str, Any]
+    baselines: List[str]  # one name per feature
+    active: List[bool]  # one per feature
+
+    def key(self) -> str:
+        parts = [self.method.name, repr(sorted(self.arguments.items(), key=lambda kv: kv[0])),
+                 repr(self.baselines), repr(self.active)]
+        return "|".join(parts)
+
+
+class HeldFixed(nn.Module):
+    """Calls ``model`` with the inactive inputs held at given values.
+
+    ``forward(*active_inputs, *fixed_inputs, *additional_args)`` rebuilds the model's argument
+    order. Fixed inputs travel as additional forward arguments so the engine repeats them along
+    with the active inputs (path steps, samples, perturbations)."""
+
+    def __init__(self, model: Callable[..., Any], active: Sequence[int], num_inputs: int) -> None:
+        super().__init__()
+        self.model = model
+        self.active = list(active)
+        self.fixed = [i for i in range(num_inputs) if i not in self.active]
+
+    def forward(self, *args: Any) -> Any:
+        count = len(self.active) + len(self.fixed)
+        ordered: List[Any] = [None] * count
+        for position, index in enumerate(self.active + self.fixed):
+            ordered[index] = args[position]
+        return self.model(*ordered, *args[count:])
+
+
+def slice_args(args: Any, index: int, batch_size: int) -> Optional[Tuple[Any, ...]]:
+    """Per-example additional args: tensors with dim 0 = batch size are sliced, others kept."""
+    if args is None:
+        return None
+    items = args if isinstance(args, tuple) else (args,)
+    return tuple(a[index:index + 1] if isinstance(a, Tensor) and a.dim() > 0
+                 and a.shape[0] == batch_size else a for a in items)
+
+
+def model_output(model: Callable[..., Any], inputs: Sequence[Tensor],
+                 args: Optional[Tuple[Any, ...]],
+                 score_func: Optional[Callable[[Tensor], Tensor]]) -> Tensor:
+    """Scores (N, C) or (N,) of ``model`` on ``inputs`` (no gradients)."""
+    with torch.no_grad():
+        out = model(*inputs, *(args or ()))
+        if score_func is not None:
+            out = score_func(out)
+    if not isinstance(out, Tensor):
+        out = torch.as_tensor(out)
+    return out.detach().float()
+
+
+def top_predictions(scores: Tensor, num_classes: int, k: int = 4) -> List[List[Dict[str, Any]]]:
+    """Top-k (index, score) per example; a scalar output gives one entry whose index is the
+    class it points to (score >= 0.5 for probabilities, > 0 otherwise) when there are 2 classes."""
+    n = scores.shape[0] if scores.dim() > 0 else 1
+    flat = scores.reshape(n, -1)
+    if flat.shape[1] == 1:
+        out = []
+        for value in flat[:, 0].tolist():
+            threshold = 0.5 if 0.0 <= value <= 1.0 else 0.0
+            index = int(value > threshold) if num_classes == 2 else 0
+            out.append([{"index": index, "score": float(value), "scalar": True}])
+        return out
+    values, indices = flat.topk(min(k, flat.shape[1]), dim=1)
+    return [[{"index": int(i), "score": float(v)} for v, i in zip(vs, ids)]
+            for vs, ids in zip(values.tolist(), indices.tolist())]
+
+
+def candidate_layers(model: Any) -> List[str]:
+    """Names of the modules a layer method can look inside (containers excluded)."""
+    if not isinstance(model, nn.Module):
+        return []
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+    return [name for name, module in model.named_modules()
+            if name and not isinstance(module, containers)]
+
+
+def default_layer(model: Any) -> Optional[str]:
+    """The last convolution (Grad-CAM's usual choice), else the first embedding, else the last
+    linear layer, else the last module."""
+    if not isinstance(model, nn.Module):
+        return None
+    named = [(n, m) for n, m in model.named_modules() if n]
+    for kinds, pick in (((nn.Conv1d, nn.Conv2d, nn.Conv3d), -1), ((nn.Embedding,), 0),
+                        ((nn.Linear,), -1)):
+        matches = [n for n, m in named if isinstance(m, kinds)]
+        if matches:
+            return matches[pick]
+    layers = candidate_layers(model)
+    return layers[-1] if layers else None
+
+
+def _layer_output_shape(model: nn.Module, layer: nn.Module, inputs: Sequence[Tensor],
+                        args: Optional[Tuple[Any, ...]], to_input: bool) -> torch.Size:
+    seen: List[torch.Size] = []
+
+    def hook(_module, module_inputs, output):
+        value = module_inputs[0] if to_input else output
+        value = value[0] if isinstance(value, (tuple, list)) else value
+        seen.append(value.shape)
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            model(*inputs, *(args or ()))
+    finally:
+        handle.remove()
+    if not seen:
+        raise ValueError("the chosen layer is not used in the model's forward pass.")
+    return seen[0]
+
+
+@dataclass
+class Outcome:
+    """A finished run for one (example, model): wire-ready."""
+
+    wire: Dict[str, Any]
+    attributions: Optional[Tuple[Tensor, ...]] = None  # per active feature (input methods)
+    layer: Optional[Tensor] = None
+
+
+class AttributionRunner:
+    """Runs methods for the visualiser's models and features."""
+
+    def __init__(self, models: Sequence[Any], features: Sequence[BaseFeature]) -> None:
+        self.models = list(models)
+        self.features = list(features)
+        self.layer_names = [candidate_layers(m) for m in self.models]
+        self.default_layers = [default_layer(m) for m in self.models]
+
+    # -- pieces of a call ---------------------------------------------------------------------
+    def _layer(self, model_index: int, chosen: Any) -> Tuple[str, nn.Module]:
+        model = self.models[model_index]
+        names = chosen if isinstance(chosen, list) else [chosen]
+        name = names[model_index] if model_index < len(names) else None
+        name = name or self.default_layers[model_index]
+        if name not in self.layer_names[model_index]:
+            raise ValueError(f"`layer` of model {model_index} must be one of its modules "
+                             f"{self.layer_names[model_index][:8]}...; got {name!r}.")
+        return name, model.get_submodule(name)
+
+    def _baselines(self, settings: Settings, example: PreparedExample,
+                   active: Sequence[int], mode: str) -> Tuple[Tensor, ...]:
+        out = []
+        if mode == "single":
+            for i in active:
+                out.append(self.features[i].make_baseline(settings.baselines[i],
+                                                          example.inputs[i]))
+            return tuple(out)
+        # distribution: the chosen baseline first, then the feature's other choices, cycled
+        # to a common count so every input has the same number of reference samples
+        choices = []
+        for i in active:
+            names = self.features[i].baseline_names()
+            chosen = settings.baselines[i]
+            choices.append([chosen] + [n for n in names if n != chosen])
+        count = max(2, *(len(c) for c in choices))
+        for i, names in zip(active, choices):
+            samples = [self.features[i].make_baseline(names[k % len(names)], example.inputs[i])
+                       for k in range(count)]
+            out.append(torch.cat(samples, 0))
+        return tuple(out)
+
+    def _masks(self, settings: Settings, example: PreparedExample,
+               active: Sequence[int], spec: MethodSpec) -> Tuple[Tensor, ...]:
+        mode = settings.arguments.get("feature_mask", "patches")
+        patch = settings.arguments.get("patch_size", 4)
+        masks, offset = [], 0
+        for i in active:
+            mask = self.features[i].feature_mask(example.inputs[i].shape[1:], mode, patch)
+            masks.append(mask + offset)
+            offset += int(mask.max()) + 1
+        if spec.class_name == "ShapleyValues" and offset > MAX_EXACT_SHAPLEY_GROUPS:
+            raise ValueError(
+                f"Shapley Values evaluates all {offset}! orderings of the {offset} feature "
+                f"groups; choose a larger patch_size so there are at most "
+                f"{MAX_EXACT_SHAPLEY_GROUPS} groups, or use Shapley Value Sampling.")
+        return tuple(masks)
+
+    def _windows(self, settings: Settings, example: PreparedExample, active: Sequence[int]):
+        size = settings.arguments["sliding_window"]
+        stride = settings.arguments["strides"]
+        pairs = [self.features[i].occlusion_window(example.inputs[i].shape[1:], size, stride)
+                 for i in active]
+        return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+
+    # -- the call -------------------------------------------------------------------------------
+    def run(self, example: PreparedExample, model_index: int, settings: Settings,
+            target: Optional[int], progress: Optional[Callable[[float], Any]] = None) -> Outcome:
+        """Attribute ``example`` for model ``model_index``; errors become the wire ``error``."""
+        started = time.perf_counter()
+        spec = settings.method
+        wire: Dict[str, Any] = {"model": model_index, "method": spec.name,
+                                "target": target if spec.target else None,
+                                "attribution": [None] * len(self.features), "layer": None,
+                                "contributions": [None] * len(self.features), "delta": None,
+                                "error": None}
+        try:
+            outcome = self._run(example, model_index, settings, target, progress, wire)
+        except Exception as error:  # shown next to the example; the widget keeps working
+            from ..attr._utils.progress import AttributionCancelled
+
+            if isinstance(error, AttributionCancelled):
+                raise
+            wire["error"] = f"{type(error).__name__}: {error}"
+            outcome = Outcome(wire)
+        wire["seconds"] = round(time.perf_counter() - started, 4)
+        return outcome
+
+    def _run(self, example, model_index, settings, target, progress, wire) -> Outcome:
+        spec = settings.method
+        model = self.models[model_index]
+        active = [i for i, on in enumerate(settings.active) if on]
+        if not active:
+            raise ValueError("no feature is active: turn at least one modality on.")
+        num_inputs = len(self.features)
+        forward = model if len(active) == num_inputs else HeldFixed(model, active, num_inputs)
+        fixed = tuple(example.inputs[i] for i in range(num_inputs) if i not in active)
+        args = fixed + tuple(example.additional_args or ())
+        inputs = tuple(example.inputs[i] for i in active)
+        arguments = settings.arguments
+
+        cls = spec.resolve()
+        if cls is None:
+            raise ValueError(f"{spec.class_name} is not available in insight_widget.attr.")
+        init = {a.name: arguments[a.name] for a in spec.arguments if a.role == "init"}
+        layer_name = None
+        if spec.class_name == "NoiseTunnel":
+            base_spec = find_method(arguments["base_method"])
+            method = cls(base_spec.resolve()(forward))
+            baseline_mode = base_spec.baselines
+            call_spec = base_spec
+        elif spec.needs_layer:
+            layer_name, layer = self._layer(model_index, arguments.get("layer"))
+            method = cls(forward, layer, **init)
+            baseline_mode, call_spec = spec.baselines, spec
+        else:
+            method = cls(forward, **init)
+            baseline_mode, call_spec = spec.baselines, spec
+
+        parameters = inspect.signature(method.attribute).parameters
+        kwargs: Dict[str, Any] = {}
+        for argument in spec.arguments:
+            value = arguments[argument.name]
+            if argument.role == "attribute" and value is not None:
+                kwargs[argument.name] = value
+        if spec.target and "target" in parameters:
+            kwargs["target"] = target
+        if args:
+            kwargs["additional_forward_args"] = args
+        if baseline_mode != "none" and ("baselines" in parameters or call_spec is not spec):
+            kwargs["baselines"] = self._baselines(settings, example, active, baseline_mode)
+        roles = {a.role for a in spec.arguments}
+        if "window" in roles:
+            kwargs["sliding_window_shapes"], kwargs["strides"] = self._windows(
+                settings, example, active)
+        if "mask" in roles:
+            kwargs["feature_mask"] = self._masks(settings, example, active, spec)
+        if "neuron" in roles:
+            shape = _layer_output_shape(forward, layer, inputs, args or None, False)
+            flat = arguments["neuron"]
+            count = math.prod(shape[1:])
+            if flat >= count:
+                raise ValueError(f"`neuron` must be < {count} (the layer {layer_name!r} has "
+                                 f"output shape {tuple(shape[1:])}); got {flat}.")
+            kwargs["neuron_selector"] = tuple(int(i) for i in
+                                              torch.unravel_index(torch.tensor(flat),
+                                                                  tuple(shape[1:])))
+        want_delta = ("return_convergence_delta" in parameters
+                      and method.has_convergence_delta())
+        if want_delta:
+            kwargs["return_convergence_delta"] = True
+
+        with attribution_progress(progress or (lambda fraction: None)):
+            result = method.attribute(inputs, **kwargs)
+        delta = None
+        if want_delta:
+            result, delta = result
+        if delta is not None:
+            wire["delta"] = float(torch.as_tensor(delta).float().mean())
+
+        if spec.output == "layer":
+            layer_value = result[0] if isinstance(result, (tuple, list)) else result
+            wire["layer"] = encode_layer(layer_value, layer_name)
+            return Outcome(wire, layer=layer_value)
+        attributions = result if isinstance(result, tuple) else (result,)
+        for i, attribution in zip(active, attributions):
+            feature = self.features[i]
+            wire["attribution"][i] = feature.encode_attribution(attribution)
+            wire["contributions"][i] = float(attribution.detach().float().sum())
+        return Outcome(wire, attributions=tuple(attributions))
+
+
+def encode_layer(value: Tensor, layer_name: Optional[str]) -> Dict[str, Any]:
+    """A layer attribution (1, ...) for display: spatial maps are channel-summed (h, w),
+    sequences summed over the hidden dim (L,), anything else flattened."""
+    values = value.detach().float()
+    values = values[0] if values.dim() > 1 and values.shape[0] == 1 else values
+    if values.dim() == 3:
+        kind, shown = "spatial", values.sum(0)
+    elif values.dim() == 2:
+        kind, shown = "sequence", values.sum(-1)
+    else:
+        kind, shown = "vector", values.reshape(-1)
+    return {"kind": kind, "name": layer_name, "shape": list(values.shape),
+            "values": encode_tensor(shown, "float16")}

@@ -1,0 +1,261 @@
+"""The compute session: attribution work off the kernel's message loop.
+
+Requests from the front end (fetch, recompute, attribute one target) become jobs for one
+worker thread. A newer fetch or recompute supersedes every older job; a newer target change of
+the same (example, model) supersedes the older one; cancel stops the running job. Stopping
+works through the engine's progress callback (``attribution_progress``), so even a long
+perturbation run ends at its next chunk. Results stream back one example at a time; finished
+attributions are cached, so going back to an earlier setting is instant.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from ..attr._utils.progress import AttributionCancelled
+from .attribution import PreparedExample, Settings
+
+Emit = Callable[[Dict[str, Any]], None]
+RESULT_CACHE = 512
+PROGRESS_INTERVAL = 0.1  # seconds between progress messages (iopub is rate-limited)
+
+
+@dataclass
+class Job:
+    id: Any
+    kind: str  # "fetch", "recompute" or "attribute"
+    payload: Dict[str, Any]
+    key: Tuple[Any, ...]
+    stop_reason: Optional[str] = None
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self, reason: str) -> None:
+        if not self.stopped.is_set():
+            self.stop_reason = reason
+            self.stopped.set()
+
+
+class ComputeSession:
+    """Runs a visualiser's jobs on a worker thread and reports through ``emit``.
+
+    ``emit`` receives messages (dicts, possibly holding bytes) of types "fetch_started",
+    "progress", "example", "result", "done". ``examples`` mirrors what the front end shows.
+    """
+
+    def __init__(self, visualizer: Any, emit: Emit) -> None:
+        self.visualizer = visualizer
+        self.emit = emit
+        self.examples: List[Dict[str, Any]] = []
+        self._queue: queue.Queue[Optional[Job]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._pending: List[Job] = []
+        self._current: Optional[Job] = None
+        self._thread: Optional[threading.Thread] = None
+        self._idle = threading.Event()
+        self._idle.set()
+        self._cache: OrderedDict[Tuple[Any, ...], Dict[str, Any]] = OrderedDict()
+        self.settings: Optional[Settings] = None
+
+    # -- requests (called on the kernel thread) -------------------------------------------------
+    def submit(self, kind: str, request_id: Any, payload: Dict[str, Any]) -> Job:
+        if kind not in ("fetch", "recompute", "attribute"):
+            raise ValueError(f"unknown request type {kind!r}.")
+        key = ("all",) if kind != "attribute" else (payload.get("example"), payload.get("model"))
+        job = Job(request_id, kind, payload, key)
+        with self._lock:
+            for other in [*self._pending, *([self._current] if self._current else [])]:
+                if kind != "attribute" or other.key == key:
+                    other.stop("superseded")
+            self._pending.append(job)
+            self._idle.clear()
+        self._ensure_worker()
+        self._queue.put(job)
+        return job
+
+    def cancel(self, request_id: Any = None) -> None:
+        """Stop the running job and drop queued ones (only ``request_id`` when given)."""
+        with self._lock:
+            for job in [*self._pending, *([self._current] if self._current else [])]:
+                if request_id is None or job.id == request_id:
+                    job.stop("cancelled")
+
+    def wait(self, timeout: float = 30.0) -> bool:
+        """Block until every submitted job has finished (for tests and ``visualize``)."""
+        return self._idle.wait(timeout)
+
+    def close(self) -> None:
+        self.cancel()
+        if self._thread is not None:
+            self._queue.put(None)
+
+    # -- worker -----------------------------------------------------------------------------------
+    def _ensure_worker(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._work, name="insight_widget-compute",
+                                            daemon=True)
+            self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            with self._lock:
+                self._pending.remove(job)
+                self._current = job
+            try:
+                if job.stopped.is_set():
+                    self._done(job, job.stop_reason or "cancelled")
+                else:
+                    getattr(self, f"_run_{job.kind}")(job)
+            except AttributionCancelled:
+                self._done(job, job.stop_reason or "cancelled")
+            except Exception as error:  # the request fails, the widget keeps working
+                self._done(job, "error", message=f"{type(error).__name__}: {error}",
+                           detail=traceback.format_exc(limit=4))
+            finally:
+                with self._lock:
+                    self._current = None
+                    if not self._pending:
+                        self._idle.set()
+
+    def _progress(self, job: Job, start: float, span: float, label: str) -> Callable[[float], bool]:
+        last = [0.0]
+
+        def callback(fraction: float) -> bool:
+            if job.stopped.is_set():
+                return False
+            now = time.monotonic()
+            if fraction >= 0 and now - last[0] >= PROGRESS_INTERVAL:
+                last[0] = now
+                self.emit({"type": "progress", "id": job.id,
+                           "fraction": round(start + span * min(1.0, fraction), 4),
+                           "label": label})
+            return True
+
+        return callback
+
+    def _done(self, job: Job, state: str, message: str = "", **extra: Any) -> None:
+        self.emit({"type": "done", "id": job.id, "kind": job.kind, "state": state,
+                   "message": message or (
+                       "Cancelled." if state == "cancelled" else
+                       "Superseded by a newer request." if state == "superseded" else ""),
+                   **extra})
+
+    def _attribute(self, job: Job, example: PreparedExample, model_index: int,
+                   settings: Settings, target: Any, start: float, span: float) -> Dict[str, Any]:
+        key = (example.id, model_index, settings.key(), target)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        label = f"{settings.method.name}: example {example.position}, model {model_index}"
+        outcome = self.visualizer.attribute(example, model_index, settings, target,
+                                            progress=self._progress(job, start, span, label))
+        if outcome.wire["error"] is None:
+            self._cache[key] = outcome.wire
+            while len(self._cache) > RESULT_CACHE:
+                self._cache.popitem(last=False)
+        return outcome.wire
+
+    def _settings(self, payload: Dict[str, Any]) -> Settings:
+        chosen = payload.get("settings") or {}
+        viz = self.visualizer
+        settings = viz.make_settings(chosen.get("method", viz._config["attribution_method"]),
+                                     chosen.get("arguments"), chosen.get("baselines"),
+                                     chosen.get("active"))
+        self.settings = settings
+        return settings
+
+    @staticmethod
+    def describe_settings(settings: Settings) -> Dict[str, Any]:
+        return {"method": settings.method.name, "arguments": settings.arguments,
+                "baselines": settings.baselines, "active": settings.active}
+
+    def _encode_example(self, example: PreparedExample) -> Dict[str, Any]:
+        viz = self.visualizer
+        return {"id": example.id, "position": example.position, "label": example.label,
+                "inputs": [f.encode_input(raw) for f, raw in zip(viz.features, example.raw)],
+                "predictions": example.predictions, "models": []}
+
+    def _run_fetch(self, job: Job) -> None:
+        payload = job.payload
+        settings = self._settings(payload)
+        filters = payload.get("filters") or {}
+        self.emit({"type": "fetch_started", "id": job.id,
+                   "settings": self.describe_settings(settings)})
+        self.examples = []
+        viz = self.visualizer
+        found = viz.fetch(int(filters.get("num_examples", 4)),
+                          filters.get("prediction", "all"), filters.get("classes") or [],
+                          int(filters.get("max_batches", 64)), bool(filters.get("restart")),
+                          should_stop=job.stopped.is_set)
+        count = len(found.examples)
+        models = len(viz.models)
+        for k, example in enumerate(found.examples):
+            if job.stopped.is_set():
+                break
+            wire = self._encode_example(example)
+            for m in range(models):
+                span = 1.0 / (count * models)
+                wire["models"].append(self._attribute(
+                    job, example, m, settings, viz.default_target(example, m),
+                    (k * models + m) * span, span))
+            self.examples = [*self.examples, wire]
+            self.emit({"type": "example", "id": job.id, "example": wire})
+        state = job.stop_reason if job.stopped.is_set() else "complete"
+        self._done(job, state, message=found.message if state == "complete" else "",
+                   scanned=found.scanned, found=count, dataset_end=found.dataset_end)
+
+    def _run_recompute(self, job: Job) -> None:
+        settings = self._settings(job.payload)
+        models = len(self.visualizer.models)
+        total = max(1, len(self.examples) * models)
+        for k, wire in enumerate(list(self.examples)):
+            example = self.visualizer.example(wire["id"])
+            for m in range(models):
+                if job.stopped.is_set():
+                    raise AttributionCancelled(job.stop_reason or "cancelled")
+                old = wire["models"][m] if m < len(wire["models"]) else {}
+                target = old.get("target", "default") if settings.method.target else None
+                if target is None and settings.method.target:
+                    target = "default"
+                result = self._attribute(job, example, m, settings, target,
+                                         (k * models + m) / total, 1 / total)
+                self._store_result(wire["id"], m, result)
+                self.emit({"type": "result", "id": job.id, "example": wire["id"], "model": m,
+                           "result": result})
+        self._done(job, "complete")
+
+    def _run_attribute(self, job: Job) -> None:
+        payload = job.payload
+        settings = self._settings(payload)
+        example = self.visualizer.example(int(payload["example"]))
+        model_index = int(payload["model"])
+        if not 0 <= model_index < len(self.visualizer.models):
+            raise ValueError(f"`model` must be in [0, {len(self.visualizer.models)}); "
+                             f"got {model_index}.")
+        result = self._attribute(job, example, model_index, settings, payload.get("target"),
+                                 0.0, 1.0)
+        self._store_result(example.id, model_index, result)
+        self.emit({"type": "result", "id": job.id, "example": example.id, "model": model_index,
+                   "result": result})
+        self._done(job, "complete")
+
+    def _store_result(self, example_id: int, model_index: int, result: Dict[str, Any]) -> None:
+        updated = []
+        for wire in self.examples:
+            if wire["id"] == example_id:
+                models = list(wire["models"])
+                while len(models) <= model_index:
+                    models.append({})
+                models[model_index] = result
+                wire = {**wire, "models": models}
+            updated.append(wire)
+        self.examples = updated

@@ -1,0 +1,141 @@
+"""The anywidget: synced state in traitlets, transient traffic over custom messages.
+
+Traits (survive re-render, extra views, saved widget state, HTML export):
+    spec      classes, models, features, the applicable methods with their argument schemas
+    examples  the examples on screen, tensors as bytes (see ``wire.py``)
+    settings  the last settings used, so a new view opens with the same choices
+    status    the last finished request (state, message, dataset end)
+
+Custom messages from the front end: ``{"type": "fetch"|"recompute"|"attribute"|"cancel",
+"id": ...}``. Replies carry the request id: "fetch_started", "progress", "example", "result",
+"done" (bytes moved into binary buffers, with ``buffer_paths``).
+
+Streamed examples are sent once, as messages; the ``examples`` trait is then updated on the
+Python side *without* re-sending it (the front end applies the same update to its copy of the
+model), so every example crosses the wire exactly once.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+import uuid
+from typing import Any, Dict, List, Optional
+
+import anywidget
+import traitlets
+
+from .session import ComputeSession
+from .wire import split_buffers
+
+STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
+
+MISSING_BUNDLE_ESM = """
+export default {
+  render({ el }) {
+    const box = document.createElement("div");
+    box.setAttribute("data-testid", "iw-error");
+    box.style.cssText = "padding:8px;border:1px solid #c33;color:#c33;font-family:sans-serif";
+    box.textContent = "insight_widget: the front end is not built (insight_widget/static/" +
+      "widget.js is missing). Run `npm ci && npm run build` in the source tree, or reinstall " +
+      "the package with `pip install -e .`.";
+    el.appendChild(box);
+  },
+};
+"""
+
+
+def _bundle(name: str, fallback: str) -> Any:
+    path = STATIC / name
+    return path if path.exists() else fallback
+
+
+class VisualizerWidget(anywidget.AnyWidget):
+    """The visualiser's widget; create it with ``AttributionVisualizer.render()``."""
+
+    _esm = _bundle("widget.js", MISSING_BUNDLE_ESM)
+    _css = _bundle("widget.css", "")
+
+    spec = traitlets.Dict().tag(sync=True)
+    examples = traitlets.List().tag(sync=True)
+    settings = traitlets.Dict().tag(sync=True)
+    status = traitlets.Dict().tag(sync=True)
+    instance = traitlets.Unicode().tag(sync=True)
+
+    def __init__(self, visualizer: Any, **kwargs: Any) -> None:
+        config = visualizer._config
+        super().__init__(
+            spec=visualizer.spec(), instance=uuid.uuid4().hex,
+            settings={"method": config["attribution_method"], "arguments": {},
+                      "filters": {"prediction": config["prediction"],
+                                  "classes": config["classes"],
+                                  "num_examples": config["num_examples"]}},
+            **kwargs)
+        self.visualizer = visualizer
+        self.side_panel = None
+        self._quiet = threading.local()
+        self.session = ComputeSession(visualizer, self._emit)
+        self.on_msg(self._on_message)
+
+    # -- front end -> Python ----------------------------------------------------------------------
+    def _on_message(self, _widget: Any, content: Dict[str, Any], buffers: List[Any]) -> None:
+        if not isinstance(content, dict):
+            return
+        kind, request_id = content.get("type"), content.get("id")
+        try:
+            if kind == "cancel":
+                self.session.cancel(content.get("request"))
+            elif kind in ("fetch", "recompute", "attribute"):
+                if "settings" in content:
+                    self.settings = {**content["settings"],
+                                     "filters": content.get("filters", self.settings.get(
+                                         "filters", {}))}
+                self.session.submit(kind, request_id, content)
+            else:
+                raise ValueError(f"unknown message type {kind!r}")
+        except Exception as error:
+            self._emit({"type": "done", "id": request_id, "kind": kind, "state": "error",
+                        "message": f"{type(error).__name__}: {error}"})
+
+    # -- Python -> front end ----------------------------------------------------------------------
+    def _emit(self, message: Dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind in ("fetch_started", "example", "result"):
+            self._mirror(self.session.examples)
+        if kind == "done":
+            self.status = {key: message.get(key) for key in
+                           ("id", "kind", "state", "message", "dataset_end", "scanned", "found")}
+        content, paths, buffers = split_buffers(message)
+        content["buffer_paths"] = paths
+        self.send(content, buffers)
+
+    def _mirror(self, examples: List[Dict[str, Any]]) -> None:
+        """Set ``examples`` without sending it: the front end applies the same change."""
+        self._quiet.active = True
+        try:
+            self.examples = examples
+        finally:
+            self._quiet.active = False
+
+    def _should_send_property(self, key: str, value: Any) -> bool:
+        if key == "examples" and getattr(self._quiet, "active", False):
+            return False
+        return super()._should_send_property(key, value)
+
+    # -- Python API -------------------------------------------------------------------------------
+    def fetch(self, settings: Optional[Dict[str, Any]] = None,
+              filters: Optional[Dict[str, Any]] = None, wait: bool = True) -> None:
+        """Fetch from Python, exactly as the Fetch button does."""
+        self._on_message(self, {"type": "fetch", "id": f"py-{uuid.uuid4().hex[:8]}",
+                                "settings": settings or {}, "filters": filters or {}}, [])
+        if wait:
+            self.session.wait()
+
+    def to_html(self, path: Any = None) -> str:
+        """A self-contained HTML page of the current state (see ``export.py``)."""
+        from .export import widget_html
+
+        html = widget_html(self)
+        if path is not None:
+            pathlib.Path(path).write_text(html, encoding="utf-8")
+        return html

@@ -1,0 +1,209 @@
+"""The widget driven through its custom messages, as the front end drives it."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from insight_widget import AttributionVisualizer, ImageFeature
+from insight_widget.widget.wire import decode_tensor
+
+from .conftest import Driver, make_cifar_visualizer
+from .small_models import (
+    CIFAR_CLASSES,
+    RaisesUnderGrad,
+    SlowUnderGrad,
+    TinyCifarNet,
+    cifar_like,
+    seeded,
+)
+
+
+def test_fetch_streams_one_example_message_per_example_then_done(cifar_driver: Driver):
+    request = cifar_driver.request("fetch", settings={"method": "Integrated Gradients"},
+                                   filters={"num_examples": 3})
+    kinds = [c["type"] for c in cifar_driver.replies(request) if c["type"] != "progress"]
+    assert kinds == ["fetch_started", "example", "example", "example", "done"]
+    assert cifar_driver.done(request)["state"] == "complete"
+    examples = cifar_driver.widget.examples
+    assert [e["id"] for e in examples] == [0, 1, 2]
+    result = examples[0]["models"][0]
+    assert result["error"] is None and result["method"] == "Integrated Gradients"
+    assert result["target"] == examples[0]["predictions"][0][0]["index"]
+    heat = decode_tensor(result["attribution"][0])
+    assert heat.shape == (32, 32) and heat.abs().sum() > 0
+    assert isinstance(result["delta"], float)
+
+
+def test_example_tensors_travel_as_binary_buffers_not_json(cifar_driver: Driver):
+    request = cifar_driver.request("fetch", filters={"num_examples": 1})
+    content, buffers = next((c, b) for c, b in cifar_driver.sent
+                            if c.get("id") == request and c["type"] == "example")
+    assert [len(b) for b in buffers] == [32 * 32 * 3, 32 * 32 * 2]  # uint8 image, float16 map
+    assert ["example", "inputs", 0, "original", "data"] in content["buffer_paths"]
+    assert content["example"]["inputs"][0]["original"]["data"] is None
+
+
+def test_method_change_recomputes_the_shown_examples_with_the_new_method(cifar_driver: Driver):
+    cifar_driver.request("fetch", filters={"num_examples": 2})
+    before = decode_tensor(cifar_driver.widget.examples[0]["models"][0]["attribution"][0])
+    request = cifar_driver.request("recompute", settings={"method": "Saliency"})
+    results = cifar_driver.replies(request, "result")
+    assert [(r["example"], r["model"]) for r in results] == [(0, 0), (1, 0)]
+    shown = cifar_driver.widget.examples[0]["models"][0]
+    assert shown["method"] == "Saliency"
+    assert (decode_tensor(shown["attribution"][0]) >= 0).all()  # abs=True by default
+    assert not torch.allclose(decode_tensor(shown["attribution"][0]), before)
+
+
+def test_target_change_reattributes_one_example_for_the_clicked_class(cifar_driver: Driver):
+    cifar_driver.request("fetch", filters={"num_examples": 2})
+    first = cifar_driver.widget.examples[0]
+    other = first["predictions"][0][1]["index"]
+    request = cifar_driver.request("attribute", example=first["id"], model=0, target=other)
+    (result,) = cifar_driver.replies(request, "result")
+    assert result["result"]["target"] == other
+    assert cifar_driver.widget.examples[0]["models"][0]["target"] == other
+    assert cifar_driver.widget.examples[1]["models"][0]["target"] != other or \
+        cifar_driver.widget.examples[1]["predictions"][0][0]["index"] == other
+
+
+def test_argument_errors_are_reported_with_the_request_id_and_the_widget_keeps_working(
+        cifar_driver: Driver):
+    bad = cifar_driver.request("fetch", settings={"method": "Integrated Gradients",
+                                                  "arguments": {"n_steps": 1}})
+    done = cifar_driver.done(bad)
+    assert done["state"] == "error" and "n_steps" in done["message"]
+    good = cifar_driver.request("fetch", filters={"num_examples": 1})
+    assert cifar_driver.done(good)["state"] == "complete"
+
+
+def test_a_model_that_raises_shows_its_message_next_to_the_example():
+    driver = Driver(make_cifar_visualizer(models=[seeded(TinyCifarNet()),
+                                                  RaisesUnderGrad()]))
+    request = driver.request("fetch", filters={"num_examples": 2})
+    assert driver.done(request)["state"] == "complete"
+    for example in driver.widget.examples:
+        ok, failed = example["models"]
+        assert ok["error"] is None
+        assert "model exploded on purpose" in failed["error"]
+    again = driver.request("recompute", settings={"method": "Saliency"})
+    assert driver.done(again)["state"] == "complete"
+
+
+def test_cancel_stops_a_long_attribution_quickly():
+    driver = Driver(make_cifar_visualizer(models=SlowUnderGrad(0.05)))
+    request = driver.request("fetch", wait=False, settings={
+        "method": "Integrated Gradients",
+        "arguments": {"n_steps": 200, "internal_batch_size": 2}}, filters={"num_examples": 4})
+    time.sleep(0.3)
+    started = time.monotonic()
+    driver.request("cancel", request=request)
+    assert driver.widget.session.wait(10)
+    assert time.monotonic() - started < 2.0
+    assert driver.done(request)["state"] == "cancelled"
+    assert len(driver.replies(request, "example")) < 4
+
+
+def test_a_newer_fetch_supersedes_the_running_one():
+    driver = Driver(make_cifar_visualizer(models=SlowUnderGrad(0.05)))
+    slow = driver.request("fetch", wait=False, settings={
+        "method": "Integrated Gradients",
+        "arguments": {"n_steps": 200, "internal_batch_size": 2}}, filters={"num_examples": 4})
+    time.sleep(0.2)
+    fast = driver.request("fetch", settings={"method": "Saliency"}, filters={"num_examples": 1})
+    assert driver.done(slow)["state"] == "superseded"
+    assert driver.done(fast)["state"] == "complete"
+    assert [e["models"][0]["method"] for e in driver.widget.examples] == ["Saliency"]
+
+
+def test_a_filter_that_matches_nothing_ends_with_a_message_instead_of_looping():
+    endless = (batch for _ in iter(int, 1) for batch in cifar_like(1))
+    driver = Driver(make_cifar_visualizer(dataset=endless))
+    request = driver.request("fetch", filters={"classes": ["cat"], "prediction": "correct",
+                                               "max_batches": 5, "num_examples": 4})
+    done = driver.done(request)
+    # random labels and images: the tiny net is never right about "cat" on all of them
+    assert done["found"] == 0 and done["scanned"] == 20
+    assert "No example matches" in done["message"] and "cat" in done["message"]
+
+
+def test_unlabeled_examples_are_shown_not_dropped():
+    driver = Driver(make_cifar_visualizer(dataset=cifar_like(1, labeled=False)))
+    request = driver.request("fetch", filters={"num_examples": 3})
+    assert driver.done(request)["found"] == 3
+    assert all(e["label"] is None for e in driver.widget.examples)
+    assert all(e["models"][0]["error"] is None for e in driver.widget.examples)
+
+
+def test_dataset_end_is_reported_and_the_next_fetch_starts_over():
+    driver = Driver(make_cifar_visualizer(dataset=cifar_like(2, batch_size=3)))
+    first = driver.request("fetch", filters={"num_examples": 4})
+    assert driver.done(first)["dataset_end"] is False
+    second = driver.request("fetch", filters={"num_examples": 4})
+    done = driver.done(second)
+    assert done["dataset_end"] is True and done["found"] == 2
+    assert "End of the dataset" in done["message"]
+    third = driver.request("fetch", filters={"num_examples": 4})
+    assert driver.done(third)["found"] == 4
+    assert [e["position"] for e in driver.widget.examples] == [6, 7, 8, 9]
+
+
+def test_modalities_held_fixed_get_no_attribution_and_contributions_cover_the_active_ones():
+    from .test_insights_compat import make_vqa_visualizer
+
+    driver = Driver(make_vqa_visualizer())
+    request = driver.request("fetch", settings={"method": "Integrated Gradients",
+                                                "active": [False, True]},
+                             filters={"num_examples": 1})
+    assert driver.done(request)["state"] == "complete"
+    result = driver.widget.examples[0]["models"][0]
+    assert result["attribution"][0] is None and result["contributions"][0] is None
+    assert result["attribution"][1] is not None and result["contributions"][1] != 0
+
+
+def test_switching_back_to_an_earlier_setting_is_served_from_the_cache(cifar_driver: Driver):
+    cifar_driver.request("fetch", filters={"num_examples": 1})
+    first = cifar_driver.widget.examples[0]["models"][0]
+    cifar_driver.request("recompute", settings={"method": "Saliency"})
+    again = cifar_driver.request("recompute", settings={"method": "Integrated Gradients"})
+    assert len(cifar_driver.replies(again, "result")) == 1
+    assert cifar_driver.widget.examples[0]["models"][0] is first
+
+
+def test_greyscale_images_are_sent_with_one_channel():
+    driver = Driver(make_cifar_visualizer(
+        models=seeded(TinyCifarNet(in_channels=1)), dataset=cifar_like(1, channels=1)))
+    driver.request("fetch", filters={"num_examples": 1})
+    original = driver.widget.examples[0]["inputs"][0]["original"]
+    assert original["shape"] == [32, 32, 1] and original["dtype"] == "uint8"
+
+
+def test_spec_lists_methods_with_argument_schemas_and_layers():
+    viz = make_cifar_visualizer()
+    spec = viz.widget().spec
+    names = [m["name"] for m in spec["methods"]]
+    assert "Integrated Gradients" in names and "Saliency" in names
+    ig = spec["methods"][names.index("Integrated Gradients")]
+    n_steps = next(a for a in ig["arguments"] if a["name"] == "n_steps")
+    assert n_steps["kind"] == "int" and n_steps["min"] == 2 and ig["has_delta"] is True
+    assert spec["layers"][0]["default"] == "conv2"
+    assert spec["features"][0]["baselines"][:2] == ["custom 1", "zeros"]
+
+
+def test_classes_names_are_checked_in_the_filter(cifar_driver: Driver):
+    request = cifar_driver.request("fetch", filters={"classes": ["unicorn"]})
+    done = cifar_driver.done(request)
+    assert done["state"] == "error" and "unicorn" in done["message"]
+
+
+def test_a_second_model_attributes_its_own_top_prediction():
+    other = seeded(TinyCifarNet(), seed=5)
+    viz = AttributionVisualizer([seeded(TinyCifarNet()), other], CIFAR_CLASSES,
+                                ImageFeature("Photo", None, None), cifar_like())
+    driver = Driver(viz)
+    driver.request("fetch", filters={"num_examples": 4})
+    for example in driver.widget.examples:
+        for m in range(2):
+            assert example["models"][m]["target"] == example["predictions"][m][0]["index"]
