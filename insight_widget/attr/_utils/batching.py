@@ -154,6 +154,10 @@ class ActivationMeter(contextlib.AbstractContextManager):
 class ChunkPlanner:
     """Iterates ``(start, stop)`` item ranges covering ``range(n_items)``.
 
+    With ``overlap=k`` consecutive chunks share k items (the next chunk starts k items before
+    the previous one stopped), as Layer Conductance's finite differences need (k = 1, with
+    ``minimum_items=2``).
+
     Use :meth:`measure` around the evaluation of each chunk; in budget mode the first chunk's
     measurement sizes the rest.
     """
@@ -167,8 +171,12 @@ class ChunkPlanner:
         budget: Optional[int] = None,
         argument: str = "internal_batch_size",
         minimum_items: int = 1,
+        overlap: int = 0,
     ) -> None:
+        if overlap >= minimum_items:
+            raise ValueError("ChunkPlanner: `minimum_items` must exceed `overlap`.")
         self.n_items = n_items
+        self.overlap = overlap
         self.num_examples = max(1, num_examples)
         self.budget = budget if budget is not None else get_memory_budget()
         self.minimum_items = minimum_items
@@ -196,7 +204,11 @@ class ChunkPlanner:
                 per_item = max(1, self._measured_row_bytes * self.num_examples)
                 self.chunk_items = max(self.minimum_items, self.budget // per_item)
                 self._measured_row_bytes = None
-            start = stop
+            if stop >= self.n_items:
+                break
+            # Finite-difference methods need the last item of a chunk again as the first of
+            # the next (``overlap`` items shared); chunks are then at least overlap + 1 long.
+            start = stop - self.overlap
 
     def __iter__(self) -> Iterator[Tuple[int, int]]:
         return self.chunks()

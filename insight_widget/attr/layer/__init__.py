@@ -1,3 +1,17 @@
 """Layer family: attributions to the neurons (activations) of a layer."""
 
-__all__: list = []
+from .grad_cam import LayerGradCam
+from .internal_influence import InternalInfluence
+from .layer_activation import LayerActivation
+from .layer_conductance import LayerConductance
+from .layer_gradient_x_activation import LayerGradientXActivation
+from .layer_integrated_gradients import LayerIntegratedGradients
+
+__all__ = [
+    "InternalInfluence",
+    "LayerActivation",
+    "LayerConductance",
+    "LayerGradCam",
+    "LayerGradientXActivation",
+    "LayerIntegratedGradients",
+]

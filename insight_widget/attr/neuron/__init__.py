@@ -1,3 +1,11 @@
 """Neuron family: attributions of one neuron of a layer to the inputs."""
 
-__all__: list = []
+from .neuron_conductance import NeuronConductance
+from .neuron_gradient import NeuronGradient
+from .neuron_integrated_gradients import NeuronIntegratedGradients
+
+__all__ = [
+    "NeuronConductance",
+    "NeuronGradient",
+    "NeuronIntegratedGradients",
+]

@@ -1,0 +1,177 @@
+"""Layer Integrated Gradients: Integrated Gradients in the activation space of a layer."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+
+from .._utils.forward import rows_are_independent
+from .._utils.inputs import (
+    expand_additional_forward_args,
+    expand_baselines,
+    format_baselines,
+)
+from .._utils.layer_hooks import (
+    LayerRecord,
+    LayerSpec,
+    flatten_records,
+    format_layer_result,
+    layer_gradients,
+    run_with_layers,
+    unflatten_like,
+)
+from .._utils.path import integrate_gradients
+from .._utils.prepare import prepare_call
+from .._utils.quadrature import validate_rule
+from .._utils.target import Target
+from .._utils.validation import check_bool, check_optional_int
+from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors, convergence_delta
+from ._common import check_flags, check_grad_kwargs, layer_modules
+
+
+def endpoint_activations(
+    forward_func: Callable[..., Any],
+    layers: Sequence[Any],
+    inputs: Tuple[Tensor, ...],
+    baselines: Tuple[Tensor, ...],
+    target: Target,
+    args: Optional[Tuple[Any, ...]],
+    attribute_to_layer_input: bool,
+    device_ids: Optional[List[int]],
+) -> Tuple[List[LayerRecord], List[LayerRecord], Tuple[Tensor, Tensor]]:
+    """Layer activations at the inputs and at the baselines, plus (F(baselines), F(inputs)).
+
+    When stacking examples cannot change any row (a module in eval mode) both run in one
+    forward pass of 2N rows; otherwise two passes.
+    """
+    n = inputs[0].shape[0]
+    with torch.no_grad():
+        if rows_are_independent(forward_func):
+            stacked = tuple(torch.cat([x, b]) for x, b in zip(inputs, baselines))
+            result = run_with_layers(forward_func, layers, stacked,
+                                     expand_additional_forward_args(args, 2),
+                                     attribute_to_layer_input, device_ids)
+            records = result.records()
+            if all(t.shape[0] == 2 * n for r in records for t in r.tensors):
+                output = target.repeat(2).select(result.output)
+                at_inputs = [LayerRecord(tuple(t[:n] for t in r.tensors), r.is_tuple)
+                             for r in records]
+                at_baselines = [LayerRecord(tuple(t[n:] for t in r.tensors), r.is_tuple)
+                                for r in records]
+                if output.dim() > 0 and output.shape[0] == 2 * n:
+                    return at_inputs, at_baselines, (output[n:], output[:n])
+        first = run_with_layers(forward_func, layers, inputs, args, attribute_to_layer_input,
+                                device_ids)
+        second = run_with_layers(forward_func, layers, baselines, args,
+                                 attribute_to_layer_input, device_ids)
+    return (first.records(), second.records(),
+            (target.select(second.output), target.select(first.output)))
+
+
+class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
+    r"""Integrated Gradients of the output w.r.t. a layer's activations, along the straight
+    path between the layer's activations at the baselines (y') and at the inputs (y):
+
+    .. math::
+        LIG_j = (y_j - y'_j) \sum_k w_k \frac{\partial F}{\partial y_j}
+        \big|_{y = y' + \alpha_k (y - y')}
+
+    The model runs on the inputs (repeated per step) with the layer's output replaced by the
+    path point, so layers such as embeddings of integer token ids can be explained.
+    Completeness holds w.r.t. the layer: sum = F(x) - F(x') when the output depends on the
+    inputs only through the layer.
+
+    Args:
+        forward_func: the model or any callable running it.
+        layer: a module of the model, or a list of modules (their paths are integrated
+            jointly; one result per module).
+        device_ids: device order for ``nn.DataParallel`` models.
+        multiply_by_inputs: multiply by (y - y') (default) or return the path-averaged gradient.
+    """
+
+    def __init__(self, forward_func: Callable[..., Any], layer: LayerSpec,
+                 device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True) -> None:
+        super().__init__(forward_func, layer, device_ids)
+        layers, _ = layer_modules(layer)
+        if len(layers) > 1:
+            warnings.warn(
+                "LayerIntegratedGradients with several layers replaces all of them at once: a "
+                "layer whose value is computed only from another listed layer gets no gradient "
+                "through that layer. List layers on separate paths of the model.",
+                UserWarning,
+                stacklevel=2,
+            )
+        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        return self._multiply_by_inputs
+
+    def has_convergence_delta(self) -> bool:
+        return True
+
+    def attribute(
+        self,
+        inputs: TensorOrTupleOfTensors,
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        n_steps: int = 50,
+        method: str = "gausslegendre",
+        internal_batch_size: Optional[int] = None,
+        return_convergence_delta: bool = False,
+        attribute_to_layer_input: bool = False,
+        grad_kwargs: Optional[Dict[str, Any]] = None,
+    ) -> Union[Tensor, tuple, list, Tuple[Any, Tensor]]:
+        """Layer Integrated Gradients.
+
+        Args:
+            inputs: model inputs (tensor or tuple; integer token ids are fine).
+            baselines: baselines in *input* space (None = zeros), any accepted form.
+            n_steps, method, internal_batch_size: as Integrated Gradients (the model runs on
+                n_steps x N rows, chunked).
+
+        Returns:
+            Shaped like the layer's output (input); a tuple for multi-tensor layers, a list
+            for a list of layers; with the delta, ``(attributions, delta)`` (delta shape (N,),
+            summed over all layers).
+        """
+        check_flags(attribute_to_layer_input=attribute_to_layer_input)
+        check_bool("return_convergence_delta", return_convergence_delta)
+        call = prepare_call(inputs, target, additional_forward_args)
+        validate_rule(method, n_steps)
+        check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
+        grad_kwargs = check_grad_kwargs(grad_kwargs)
+        layers, was_list = layer_modules(self.layer)
+        baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
+        at_inputs, at_baselines, endpoint_outputs = endpoint_activations(
+            self.forward_func, layers, call.inputs, baselines_, call.target, call.args,
+            attribute_to_layer_input, self.device_ids)
+        layer_x = flatten_records(at_inputs)
+        layer_b = flatten_records(at_baselines)
+
+        def gradient_fn(points: Tuple[Tensor, ...], steps: int):
+            replacements = [r.tensors for r in unflatten_like(points, at_inputs)]
+            model_inputs = tuple(x.repeat(steps, *([1] * (x.dim() - 1))) for x in call.inputs)
+            result = layer_gradients(self.forward_func, layers, model_inputs,
+                                     call.target.repeat(steps),
+                                     expand_additional_forward_args(call.args, steps),
+                                     attribute_to_layer_input, self.device_ids, grad_kwargs,
+                                     replacements=replacements)
+            return flatten_records(result.gradients), torch.zeros(())
+
+        integral = integrate_gradients(gradient_fn, layer_x, layer_b, n_steps, method,
+                                       internal_batch_size,
+                                       rows_per_example=(*call.inputs, *layer_x))
+        values = integral.gradient_sums
+        if self._multiply_by_inputs:
+            values = tuple(g * (x - b) for g, x, b in zip(values, layer_x, layer_b))
+        result = format_layer_result(unflatten_like(values, at_inputs), was_list)
+        if not return_convergence_delta:
+            return result
+        delta = convergence_delta(self.forward_func, values, baselines_, call.inputs,
+                                  call.target, call.args, endpoint_outputs)
+        return result, delta
