@@ -1,6 +1,13 @@
-// Entry point of the anywidget front end (filled in by the visualiser work).
-export default {
-  render({ el }: { el: HTMLElement }) {
-    el.textContent = "insight_widget";
-  },
-};
+// anywidget entry point: ``render`` builds one view and returns its cleanup.
+
+import "./styles.css";
+import { App } from "./app";
+import type { WidgetModel } from "./types";
+
+export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
+  const app = new App(model, el);
+  app.observe(el);
+  return () => app.destroy();
+}
+
+export default { render };

@@ -1,0 +1,2 @@
+// esbuild bundles imported CSS into static/widget.css
+declare module "*.css";

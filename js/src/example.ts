@@ -1,0 +1,193 @@
+// One example card: label, per-model predictions (clickable targets), contribution bars,
+// convergence delta, errors, and an attribution view per shown feature.
+
+import { button, select } from "./controls";
+import type { DisplayOptions, Example, ModelResult, Spec } from "./types";
+import { imageView, type Picture } from "./views/image";
+import { legend } from "./views/legend";
+import { neuronView } from "./views/neurons";
+import { tabularView } from "./views/tabular";
+import { textView } from "./views/text";
+import { timeseriesView } from "./views/timeseries";
+import { element, formatNumber, type AttributionView } from "./views/view";
+import { decodeCached } from "./wire";
+
+export interface CardContext {
+  spec: Spec;
+  shown: boolean[];
+  targetable: boolean;
+  busy: (exampleId: number, model: number) => boolean;
+  onTarget: (exampleId: number, model: number, target: number) => void;
+}
+
+/** A view plus its colour-bar legend; ``group`` names what "shared" normalisation pools. */
+export interface PlacedView extends AttributionView {
+  group: string;
+}
+
+function withLegend(view: AttributionView, group: string): PlacedView {
+  if (!view.values) return { ...view, group };
+  const box = element("div", "iw-view");
+  const key = legend();
+  box.append(view.el, key.el);
+  return {
+    el: box,
+    values: view.values,
+    group,
+    redraw(options: DisplayOptions, scale: number) {
+      view.redraw(options, scale);
+      key.redraw(options, scale);
+    },
+  };
+}
+
+function picture(input: { original: any }): Picture {
+  const decoded = decodeCached(input.original);
+  const [height, width, channels] = decoded.shape;
+  return { width, height, channels, pixels: decoded.values as Uint8Array };
+}
+
+function floats(wire: any): Float32Array | null {
+  return wire ? (decodeCached(wire).values as Float32Array) : null;
+}
+
+function featureViews(example: Example, result: ModelResult | undefined, context: CardContext): PlacedView[] {
+  const views: PlacedView[] = [];
+  const layer = result?.layer ?? null;
+  let layerPlaced = false;
+  context.spec.features.forEach((feature, i) => {
+    if (!context.shown[i]) return;
+    const input = example.inputs[i];
+    const wire = result?.attribution?.[i] ?? null;
+    const box = element("div", "iw-feature");
+    box.append(element("div", "iw-feature-name", feature.name));
+    let view: AttributionView | null = null;
+    if (input.type === "image") {
+      const pic = picture(input);
+      if (wire) view = imageView(pic, floats(wire), wire.shape);
+      else if (layer && layer.kind === "spatial" && !layerPlaced) {
+        layerPlaced = true;
+        view = imageView(pic, floats(layer.values), layer.values.shape, `Layer ${layer.name ?? ""}`);
+      } else view = imageView(pic, null, null);
+    } else if (input.type === "text") {
+      let scores = floats(wire);
+      if (!scores && layer && layer.kind === "sequence" && !layerPlaced && layer.values.shape[0] === input.tokens.length) {
+        layerPlaced = true;
+        scores = floats(layer.values);
+      }
+      view = textView(input.tokens, scores);
+    } else if (input.type === "general") {
+      view = tabularView(input.names, decodeCached(input.values).values, floats(wire));
+    } else if (input.type === "timeseries") {
+      const signal = decodeCached(input.signal);
+      view = timeseriesView(signal.values as Float32Array, signal.shape, floats(wire), input.sample_rate);
+    }
+    if (!view) return;
+    const placed = withLegend(view, `feature-${i}`);
+    box.append(placed.el);
+    views.push({ ...placed, el: box });
+  });
+  if (layer && !layerPlaced) {
+    const box = element("div", "iw-feature");
+    box.append(element("div", "iw-feature-name", `Layer ${layer.name ?? ""} (${layer.shape.join("×")})`));
+    const placed = withLegend(neuronView(floats(layer.values)!, layer.name), "layer");
+    box.append(placed.el);
+    views.push({ ...placed, el: box });
+  }
+  return views;
+}
+
+function contributionBars(result: ModelResult, context: CardContext): HTMLElement {
+  const bars = element("div", "iw-contributions");
+  const kept = result.contributions.map((c, i) => (c != null && context.shown[i] ? c : null));
+  const total = kept.reduce<number>((sum, c) => sum + (c == null ? 0 : Math.abs(c)), 0);
+  if (!total || kept.filter((c) => c != null).length < 1) return bars;
+  kept.forEach((c, i) => {
+    if (c == null) return;
+    const share = c / total;
+    const row = element("div", "iw-contribution");
+    row.dataset.testid = "iw-contribution";
+    const track = element("span", "iw-track");
+    const bar = element("span", `iw-bar ${share >= 0 ? "iw-positive" : "iw-negative"}`);
+    bar.style.width = `${Math.abs(share) * 100}%`;
+    track.append(bar);
+    row.append(element("span", "iw-row-name", context.spec.features[i].name), track, element("span", "iw-row-score", `${(share * 100).toFixed(0)}%`));
+    row.title = `sum of attributions ${formatNumber(c)}; share over the active, shown modalities`;
+    bars.append(row);
+  });
+  return bars;
+}
+
+export function exampleCard(example: Example, context: CardContext): { el: HTMLElement; views: PlacedView[] } {
+  const { spec } = context;
+  const el = element("section", "iw-card");
+  el.dataset.testid = "iw-example";
+  el.dataset.exampleId = String(example.id);
+  const header = element("header", "iw-card-header");
+  header.append(element("span", "iw-position", `#${example.position}`));
+  const views: PlacedView[] = [];
+  if (example.label != null) {
+    const label = button(`label: ${spec.classes[example.label] ?? example.label}`, "iw-label", "iw-chip iw-label");
+    label.title = "attribute to the true label";
+    label.disabled = !context.targetable;
+    label.addEventListener("click", () => spec.models.forEach((_, m) => context.onTarget(example.id, m, example.label as number)));
+    header.append(label);
+  } else {
+    header.append(element("span", "iw-chip iw-unlabeled", "unlabeled"));
+  }
+  el.append(header);
+  const rows = element("div", "iw-models");
+  spec.models.forEach((name, m) => {
+    const result = example.models[m];
+    const row = element("div", "iw-model");
+    if (context.busy(example.id, m)) row.classList.add("iw-busy");
+    const side = element("div", "iw-model-side");
+    if (spec.models.length > 1) side.append(element("div", "iw-model-name", `Model ${m}: ${name}`));
+    const predictions = element("div", "iw-predictions");
+    for (const p of example.predictions[m] ?? []) {
+      const text = p.scalar ? `score ${p.score.toFixed(3)}` : `${spec.classes[p.index] ?? p.index} ${p.score.toFixed(3)}`;
+      const chip = button(text, "iw-prediction", "iw-chip");
+      if (result && result.target === p.index && !p.scalar) chip.classList.add("iw-active");
+      if (example.label != null && p.index === example.label) chip.classList.add("iw-correct");
+      chip.disabled = !context.targetable || Boolean(p.scalar);
+      chip.addEventListener("click", () => context.onTarget(example.id, m, p.index));
+      predictions.append(chip);
+    }
+    side.append(predictions);
+    if (context.targetable && spec.classes.length > 1) {
+      const options = [{ value: "", label: "any class…" }, ...spec.classes.map((c, i) => ({ value: String(i), label: c }))];
+      const picker = select(options, "", "iw-target");
+      picker.addEventListener("change", () => {
+        if (picker.value !== "") context.onTarget(example.id, m, Number(picker.value));
+      });
+      side.append(picker);
+    }
+    if (result) {
+      const meta = element("div", "iw-meta");
+      const target = result.target == null ? "no target" : `target ${spec.classes[result.target] ?? result.target}`;
+      meta.append(element("span", "", `${result.method} · ${target}`));
+      if (result.delta != null) {
+        const delta = element("span", "iw-delta", `δ ${formatNumber(result.delta)}`);
+        delta.dataset.testid = "iw-delta";
+        delta.title = "convergence delta: sum of attributions minus the change of the output";
+        meta.append(delta);
+      }
+      side.append(meta, contributionBars(result, context));
+      if (result.error) {
+        const error = element("div", "iw-error", result.error);
+        error.dataset.testid = "iw-error";
+        side.append(error);
+      }
+    }
+    row.append(side);
+    const body = element("div", "iw-features");
+    for (const view of featureViews(example, result, context)) {
+      body.append(view.el);
+      views.push(view);
+    }
+    row.append(body);
+    rows.append(row);
+  });
+  el.append(rows);
+  return { el, views };
+}

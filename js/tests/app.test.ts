@@ -1,0 +1,166 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { render } from "../src/index";
+import { canvasPixels, FakeModel, float32, imageExample, mount, spec } from "./fake";
+
+let cleanups: (() => void)[] = [];
+afterEach(() => {
+  cleanups.forEach((c) => c());
+  cleanups = [];
+  document.body.replaceChildren();
+});
+
+function setup(state: Record<string, any> = {}) {
+  const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, instance: `i${Math.random()}`, ...state });
+  const el = mount(model);
+  cleanups.push(render({ model, el }));
+  return { model, el };
+}
+
+const q = (el: HTMLElement, id: string) => el.querySelector<HTMLElement>(`[data-testid="${id}"]`)!;
+
+describe("the app with a fake model", () => {
+  it("lists the methods by name and builds the argument form from the schema", () => {
+    const { el } = setup();
+    const method = q(el, "iw-method") as HTMLSelectElement;
+    expect(Array.from(method.options).map((o) => o.textContent)).toEqual(["Integrated Gradients", "Saliency", "Layer Grad Cam"]);
+    expect((q(el, "iw-arg-n_steps") as HTMLInputElement).value).toBe("25");
+    expect((q(el, "iw-arg-method") as HTMLSelectElement).value).toBe("gausslegendre");
+    method.value = "Layer Grad Cam";
+    method.dispatchEvent(new Event("change"));
+    expect((q(el, "iw-arg-layer") as HTMLSelectElement).value).toBe("conv2");
+  });
+
+  it("sends fetch with the current settings and filters, shows progress, then streams examples", () => {
+    const { model, el } = setup();
+    (q(el, "iw-arg-n_steps") as HTMLInputElement).value = "7";
+    q(el, "iw-arg-n_steps").dispatchEvent(new Event("change"));
+    q(el, "iw-fetch").click();
+    const request = model.sent.at(-1);
+    expect(request).toMatchObject({ type: "fetch", settings: { method: "Integrated Gradients", arguments: { n_steps: 7 }, baselines: ["zeros"], active: [true] }, filters: { prediction: "all", num_examples: 4 } });
+    expect(q(el, "iw-progress").closest(".iw-hidden")).toBeNull();
+    model.reply({ type: "fetch_started", id: request.id, buffer_paths: [] });
+    model.reply({ type: "progress", id: request.id, fraction: 0.5, label: "half", buffer_paths: [] });
+    expect((q(el, "iw-progress") as HTMLProgressElement).value).toBe(0.5);
+    // the bytes arrive as separate buffers, like anywidget delivers them
+    const example = imageExample(0);
+    const original = example.inputs[0] as any;
+    const buffers = [original.original.data, example.models[0].attribution[0]!.data as DataView];
+    original.original.data = null;
+    example.models[0].attribution[0]!.data = null;
+    model.reply({ type: "example", id: request.id, example, buffer_paths: [["example", "inputs", 0, "original", "data"], ["example", "models", 0, "attribution", 0, "data"]] }, buffers);
+    expect(el.querySelectorAll('[data-testid="iw-example"]').length).toBe(1);
+    expect(model.get("examples").length).toBe(1); // kept in step locally, never saved back
+    model.reply({ type: "done", id: request.id, state: "complete", message: "End of the dataset", buffer_paths: [] });
+    expect(q(el, "iw-progress").closest(".iw-hidden")).not.toBeNull();
+    expect(q(el, "iw-status").textContent).toContain("End of the dataset");
+  });
+
+  it("re-colours in the browser without sending anything to the kernel", () => {
+    const { model, el } = setup({ examples: [imageExample(0)] });
+    const canvas = q(el, "iw-attribution") as HTMLCanvasElement;
+    const before = canvasPixels(canvas);
+    for (const [id, value] of [["iw-sign", "positive"], ["iw-colormap", "viridis"], ["iw-overlay", "heatmap"], ["iw-normalize", "shared"]]) {
+      const control = q(el, id) as HTMLSelectElement;
+      control.value = value;
+      control.dispatchEvent(new Event("change"));
+    }
+    expect(canvasPixels(canvas)).not.toEqual(before);
+    expect(model.sent).toEqual([]);
+  });
+
+  it("clicking a prediction or the label asks for that target for that example and model", () => {
+    const { model, el } = setup({ examples: [imageExample(3)] });
+    const predictions = el.querySelectorAll<HTMLButtonElement>('[data-testid="iw-prediction"]');
+    expect(predictions[0].classList.contains("iw-active")).toBe(true);
+    predictions[1].click();
+    expect(model.sent.at(-1)).toMatchObject({ type: "attribute", example: 3, model: 0, target: 1 });
+    q(el, "iw-label").click();
+    expect(model.sent.at(-1)).toMatchObject({ type: "attribute", target: 1 });
+    const picker = q(el, "iw-target") as HTMLSelectElement;
+    picker.value = "2";
+    picker.dispatchEvent(new Event("change"));
+    expect(model.sent.at(-1)).toMatchObject({ type: "attribute", target: 2 });
+    const request = model.sent.at(-1);
+    const result = { ...imageExample(3).models[0], target: 2, attribution: [float32([1, 1, 1, 1], [2, 2])] };
+    model.reply({ type: "result", id: request.id, example: 3, model: 0, result, buffer_paths: [] });
+    const active = el.querySelector(".iw-meta")!.textContent;
+    expect(active).toContain("target <b>bird</b>"); // class names are text, not markup
+    expect(el.querySelector("b")).toBeNull();
+  });
+
+  it("changing the method recomputes the examples on screen", () => {
+    const { model, el } = setup({ examples: [imageExample(0)] });
+    const method = q(el, "iw-method") as HTMLSelectElement;
+    method.value = "Saliency";
+    method.dispatchEvent(new Event("change"));
+    expect(model.sent.at(-1)).toMatchObject({ type: "recompute", settings: { method: "Saliency", arguments: {} } });
+  });
+
+  it("shows a model error next to its example and the rest keeps working", () => {
+    const broken = imageExample(0);
+    broken.models[0] = { ...broken.models[0], attribution: [null], error: "RuntimeError: boom" };
+    const { el } = setup({ examples: [broken, imageExample(1)] });
+    expect(q(el, "iw-error").textContent).toBe("RuntimeError: boom");
+    expect(el.querySelectorAll('[data-testid="iw-attribution"]').length).toBe(1);
+  });
+
+  it("ignores examples of a superseded fetch and cancels through a message", () => {
+    const { model, el } = setup();
+    q(el, "iw-fetch").click();
+    const first = model.sent.at(-1);
+    q(el, "iw-fetch").click();
+    const second = model.sent.at(-1);
+    model.reply({ type: "example", id: first.id, example: imageExample(9), buffer_paths: [] });
+    expect(el.querySelectorAll('[data-testid="iw-example"]').length).toBe(0);
+    q(el, "iw-cancel").click();
+    expect(model.sent.at(-1).type).toBe("cancel");
+    expect(second.id).not.toBe(first.id);
+  });
+
+  it("two views of one widget stay in step and each cleans up", () => {
+    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, instance: "shared" });
+    const a = mount(model);
+    const b = mount(model);
+    const cleanA = render({ model, el: a });
+    const cleanB = render({ model, el: b });
+    q(a, "iw-fetch").click();
+    const request = model.sent.at(-1);
+    model.reply({ type: "example", id: request.id, example: imageExample(0), buffer_paths: [] });
+    expect(b.querySelectorAll('[data-testid="iw-example"]').length).toBe(1);
+    cleanA();
+    expect(a.querySelector('[data-testid="iw-root"]')).toBeNull();
+    cleanB();
+  });
+
+  it("shows text and tabular examples, and toggling a modality recomputes", () => {
+    const multi = spec({ features: [{ name: "Question", type: "text", baselines: ["zeros"] }, { name: "Row", type: "general", baselines: ["zeros"] }] });
+    const example = {
+      ...imageExample(0),
+      inputs: [{ type: "text", tokens: ["what", "colour"] }, { type: "general", values: float32([1, 2], [2]), names: ["a", "b"] }],
+      models: [{ model: 0, method: "Saliency", target: 0, attribution: [float32([0.2, -0.1], [2]), float32([1, -3], [2])], layer: null, contributions: [0.1, -2], delta: null, error: null }],
+    } as any;
+    const { model, el } = setup({ spec: multi, examples: [example] });
+    expect(el.querySelectorAll(".iw-token").length).toBe(2);
+    expect(el.querySelectorAll(".iw-row").length).toBe(2);
+    const shares = Array.from(el.querySelectorAll('[data-testid="iw-contribution"] .iw-row-score')).map((s) => s.textContent);
+    expect(shares).toEqual(["5%", "-95%"]);
+    const shown = q(el, "iw-shown-1") as HTMLInputElement;
+    shown.checked = false;
+    shown.dispatchEvent(new Event("change"));
+    expect(Array.from(el.querySelectorAll('[data-testid="iw-contribution"] .iw-row-score')).map((s) => s.textContent)).toEqual(["100%"]);
+    const active = q(el, "iw-active-0") as HTMLInputElement;
+    active.checked = false;
+    active.dispatchEvent(new Event("change"));
+    expect(model.sent.at(-1)).toMatchObject({ type: "recompute", settings: { active: [false, true] } });
+  });
+
+  it("adapts its layout to the width it gets", async () => {
+    const { el } = setup();
+    el.style.width = "400px";
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(q(el, "iw-root").classList.contains("iw-narrow")).toBe(true);
+    el.style.width = "1300px";
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(q(el, "iw-root").classList.contains("iw-wide")).toBe(true);
+  });
+});
