@@ -5,7 +5,7 @@ constructor arguments, ``attribute()`` parameters, defaults and return shapes. E
 package lists its public names in ``__all__``; this module re-exports them all.
 """
 
-from . import gradient, layer, lrp, neuron, perturbation, summary
+from . import embeddings, gradient, layer, lrp, neuron, perturbation, summary
 from ._utils.batching import get_memory_budget, memory_budget, set_memory_budget
 from ._utils.progress import AttributionCancelled, attribution_progress
 from .base import (
@@ -15,6 +15,7 @@ from .base import (
     NeuronAttribution,
     PerturbationAttribution,
 )
+from .embeddings import *  # noqa: F403
 from .gradient import *  # noqa: F403
 from .layer import *  # noqa: F403
 from .lrp import *  # noqa: F403
@@ -39,4 +40,5 @@ __all__ = [
     *neuron.__all__,
     *lrp.__all__,
     *summary.__all__,
+    *embeddings.__all__,
 ]
