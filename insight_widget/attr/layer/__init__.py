@@ -6,6 +6,7 @@ from .layer_activation import LayerActivation
 from .layer_conductance import LayerConductance
 from .layer_gradient_x_activation import LayerGradientXActivation
 from .layer_integrated_gradients import LayerIntegratedGradients
+from .layer_lrp import LayerLRP
 
 __all__ = [
     "InternalInfluence",
@@ -14,4 +15,5 @@ __all__ = [
     "LayerGradCam",
     "LayerGradientXActivation",
     "LayerIntegratedGradients",
+    "LayerLRP",
 ]

@@ -1,3 +1,23 @@
-"""Layer-wise relevance propagation: rules and the LRP algorithm."""
+"""Layer-wise relevance propagation: the rules and the LRP algorithm.
 
-__all__: list = []
+Unlike Captum, which keeps them in a private module, the rules are public here:
+``from insight_widget.attr import EpsilonRule, GammaRule``.
+"""
+
+from .lrp import LRP
+from .rules import (
+    Alpha1_Beta0_Rule,
+    EpsilonRule,
+    GammaRule,
+    IdentityRule,
+    PropagationRule,
+)
+
+__all__ = [
+    "LRP",
+    "Alpha1_Beta0_Rule",
+    "EpsilonRule",
+    "GammaRule",
+    "IdentityRule",
+    "PropagationRule",
+]
