@@ -1,0 +1,332 @@
+"""The perturbation engine: evaluate many perturbed copies of a batch, several per forward pass.
+
+Every perturbation method (FeatureAblation, FeaturePermutation, Occlusion, Shapley values,
+LIME, Kernel SHAP, and the layer/neuron variants) reduces to: build K perturbed copies of the
+*values* being perturbed (the inputs, or a layer's activations), run the model on them, and
+combine the outputs. This module does the running, once, for all of them.
+
+Vocabulary
+----------
+* ``values``: tuple of tensors with dimension 0 = N examples (inputs or layer activations).
+* a *perturbation*: one modified copy of all N examples; perturbation k of a batch of K is a
+  tuple shaped like ``values``.
+* *rows*: perturbations stacked copy-major along dim 0: rows ``k*N .. k*N+N-1`` hold copy k.
+
+Contract of the pluggable evaluator (:data:`RowEvaluator`)
+---------------------------------------------------------
+``evaluate(rows, copies) -> Tensor``: run the model on ``rows`` (``copies`` stacked copies
+of the N examples, each tensor of shape ``(copies*N, *value.shape[1:])``) and return the
+*targeted* output (target selected per row, so a per-example target must be repeated
+``copies`` times; additional forward arguments likewise). :func:`input_evaluator` builds it
+for model inputs; a layer method builds one that runs the model on the original inputs
+(repeated ``copies`` times) with a forward hook replacing the layer's output by ``rows``.
+The engine calls it under ``torch.no_grad()``; it must not keep references to ``rows``.
+
+The output is either *per example* (dim 0 has N entries per copy: shape ``(copies*N, ...)``)
+or *aggregated* (any shape that does not grow with the batch, e.g. a scalar loss); aggregated
+outputs are always evaluated one copy per call.
+
+Batching (deliberate difference from Captum; it changes batching, never results)
+-------------------------------------------------------------------------------
+``perturbations_per_eval > 1`` keeps Captum's meaning: exactly that many copies per call.
+Left at its default 1, the engine packs as many copies per call as the memory budget
+(:func:`~insight_widget.attr._utils.batching.get_memory_budget`) allows, sized from the
+largest per-row activation measured with :class:`ActivationMeter` on the unperturbed
+forward it runs anyway. It falls back to one copy per call when the output is aggregated,
+when stacking could change results (a module in training mode that mixes rows or draws random
+numbers, or a plain function whose rows we cannot vouch for), or when a stacked call turns
+out not to grow with the batch (those copies are then re-evaluated one by one).
+
+Functions
+---------
+* :func:`plan_evaluation`: run the unperturbed forward once (measuring activations), decide
+  the copies per call -> :class:`EvaluationPlan` (holding the unperturbed output).
+* :func:`evaluate_perturbations`: evaluate perturbations ``0..K-1`` in chunks: ``build(start,
+  stop)`` returns their rows, ``consume(start, stop, outputs)`` receives the outputs reshaped
+  to ``(stop-start, n_out)``; progress is reported after each chunk (cancellable).
+* :func:`ablation_attributions`: the whole of feature ablation over feature groups (also
+  permutation via ``perturb``), returning attributions per element: what FeatureAblation,
+  FeaturePermutation, LayerFeatureAblation, LayerFeaturePermutation and
+  NeuronFeatureAblation share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .batching import ActivationMeter, ChunkPlanner, get_memory_budget, row_bytes
+from .feature_mask import FeatureMasks, spread_to_elements
+from .forward import module_of, run_forward
+from .inputs import expand_additional_forward_args
+from .progress import report_progress
+from .target import Target
+from .validation import check_int
+
+RowEvaluator = Callable[[Tuple[Tensor, ...], int], Tensor]
+BuildRows = Callable[[int, int], Tuple[Tensor, ...]]
+ConsumeOutputs = Callable[[int, int, Tensor], None]
+# perturb(input_index, value, selected) -> perturbed copy of value (a custom group perturbation,
+# e.g. FeaturePermutation's perm_func); ``selected`` is a bool mask broadcastable to value.
+GroupPerturbation = Callable[[int, Tensor, Tensor], Tensor]
+
+# Modules whose training-mode forward mixes rows of a batch or draws random numbers: stacking
+# perturbed copies through them would change results.
+_BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd,
+                    nn.AlphaDropout, nn.FeatureAlphaDropout, nn.RReLU)
+# Live memory per row relative to the largest per-row activation (its input and output
+# coexist) plus the perturbed rows themselves.
+_ACTIVATION_FACTOR = 2
+
+
+def input_evaluator(
+    forward_func: Callable[..., Any], target: Target, args: Optional[Tuple[Any, ...]]
+) -> RowEvaluator:
+    """The :data:`RowEvaluator` for perturbed model inputs."""
+
+    def evaluate(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
+        return run_forward(forward_func, rows, target.repeat(copies),
+                           expand_additional_forward_args(args, copies))
+
+    return evaluate
+
+
+def stacking_is_safe(forward_func: Callable[..., Any]) -> bool:
+    """True when stacking copies into one call cannot change any copy's output.
+
+    That holds for an ``nn.Module`` (or its bound method, or a callable exposing one as
+    ``.model``) none of whose batch-dependent modules (batch norm, dropout, RReLU) is in
+    training mode. For other callables we cannot tell, so they keep one copy per call.
+    """
+    explicit = getattr(forward_func, "stacks_rows_safely", None)
+    if isinstance(explicit, bool):
+        return explicit
+    model = model_behind(forward_func)
+    return model is not None and not any(
+        m.training for m in model.modules() if isinstance(m, _BATCH_DEPENDENT))
+
+
+def model_behind(forward_func: Callable[..., Any]) -> Optional[nn.Module]:
+    """The ``nn.Module`` behind ``forward_func``: itself, the owner of a bound method, or the
+    ``.model`` attribute of a wrapper (e.g. one that waits for futures)."""
+    return module_of(forward_func) or module_of(getattr(forward_func, "model", None))
+
+
+@dataclass
+class EvaluationPlan:
+    """How perturbations are evaluated.
+
+    ``output``: the unperturbed targeted output (detached). ``num_examples``: N.
+    ``copies``: perturbed copies per call. ``auto``: chosen by the engine (may fall back).
+    ``per_example``: the output has dim 0 = N (it grows with the batch).
+    """
+
+    output: Tensor
+    num_examples: int
+    copies: int
+    auto: bool
+    per_example: bool
+
+    @property
+    def n_out(self) -> int:
+        """Output values per copy (1 for a 0-d output)."""
+        return max(1, self.output.numel())
+
+    @property
+    def flat_output(self) -> Tensor:
+        return self.output.reshape(-1)
+
+
+def plan_evaluation(
+    evaluate: RowEvaluator,
+    values: Tuple[Tensor, ...],
+    n_perturbations: int,
+    perturbations_per_eval: int,
+    forward_func: Callable[..., Any],
+    argument: str = "perturbations_per_eval",
+) -> EvaluationPlan:
+    """Evaluate the unperturbed ``values`` once and choose the copies per call."""
+    ppe = check_int(argument, perturbations_per_eval, minimum=1)
+    n = values[0].shape[0]
+    safe = stacking_is_safe(forward_func)
+    model = model_behind(forward_func) if safe else None
+    with torch.no_grad(), ActivationMeter(model, n) as meter:
+        output = evaluate(values, 1)
+    output = output.detach()
+    per_example = output.dim() > 0 and output.shape[0] == n
+    if ppe > 1:
+        if not per_example:
+            raise ValueError(
+                f"`{argument}` > 1 needs a forward_func whose output grows with the batch "
+                f"(one entry per example); with {n} examples the targeted output has shape "
+                f"{tuple(output.shape)}. Use {argument}=1 for models that aggregate the batch."
+            )
+        return EvaluationPlan(output, n, ppe, auto=False, per_example=True)
+    copies = 1
+    if per_example and safe and n_perturbations > 1:
+        per_row = _ACTIVATION_FACTOR * (meter.largest_row_bytes + row_bytes(values))
+        copies = int(max(1, min(n_perturbations, get_memory_budget() // max(1, per_row * n))))
+    return EvaluationPlan(output, n, copies, auto=True, per_example=per_example)
+
+
+def _per_copy(output: Tensor, copies: int, plan: EvaluationPlan) -> Optional[Tensor]:
+    """Outputs of a call on ``copies`` copies as ``(copies, n_out)``; None if they do not
+    split into copies (the output did not grow with the batch)."""
+    output = output.detach()
+    if copies == 1:
+        if max(1, output.numel()) != plan.n_out:
+            raise ValueError(
+                "the model output changed shape between evaluations: the unperturbed output "
+                f"has shape {tuple(plan.output.shape)}, a perturbed one {tuple(output.shape)}."
+            )
+        return output.reshape(1, plan.n_out)
+    if output.dim() == 0 or output.shape[0] != copies * plan.num_examples:
+        return None
+    return output.reshape(copies, -1)
+
+
+def evaluate_perturbations(
+    evaluate: RowEvaluator,
+    plan: EvaluationPlan,
+    n_perturbations: int,
+    build: BuildRows,
+    consume: ConsumeOutputs,
+    progress_offset: float = 0.0,
+    progress_total: Optional[float] = None,
+) -> None:
+    """Evaluate perturbations ``0..n_perturbations-1`` in chunks of ``plan.copies``.
+
+    ``build(start, stop)``: rows of perturbations ``start..stop-1`` (copy-major).
+    ``consume(start, stop, outputs)``: their outputs, shape ``(stop-start, plan.n_out)``.
+    Progress ``progress_offset + stop`` of ``progress_total`` (default ``n_perturbations``)
+    is reported after each chunk; a progress callback returning False cancels.
+    """
+    total = n_perturbations if progress_total is None else progress_total
+    n = plan.num_examples
+    planner = ChunkPlanner(n_perturbations, n, internal_batch_size=plan.copies * n,
+                           argument="perturbations_per_eval")
+    for start, stop in planner:
+        copies = stop - start
+        rows = build(start, stop)
+        with torch.no_grad():
+            outputs = _per_copy(evaluate(rows, copies), copies, plan)
+            if outputs is None:
+                if not plan.auto:
+                    raise ValueError(
+                        "`perturbations_per_eval` > 1 needs a forward_func whose output grows "
+                        f"with the batch; {copies} stacked copies of {n} examples did not give "
+                        f"{copies * n} output rows."
+                    )
+                # The model aggregates the batch after all: one copy per call from now on.
+                plan.copies = 1
+                planner.chunk_items = 1
+                outputs = torch.cat([
+                    _per_copy(evaluate(tuple(r[k * n:(k + 1) * n] for r in rows), 1), 1, plan)
+                    for k in range(copies)])
+        consume(start, stop, outputs)
+        del rows
+        report_progress(progress_offset + stop, total)
+
+
+def select_groups(positions: Tensor, groups: Sequence[int]) -> Tensor:
+    """Bool tensor (len(groups), *positions.shape): element belongs to each group."""
+    wanted = torch.as_tensor(list(groups), device=positions.device)
+    return positions.unsqueeze(0) == wanted.view(-1, *([1] * positions.dim()))
+
+
+def stack_copies(value: Tensor, copies: int) -> Tensor:
+    """``copies`` copies of ``value`` as a (copies, N, ...) tensor (a view, no copy)."""
+    return value.unsqueeze(0).expand(copies, *value.shape)
+
+
+def ablation_attributions(
+    evaluate: RowEvaluator,
+    values: Tuple[Tensor, ...],
+    baselines: Optional[Tuple[Tensor, ...]],
+    masks: FeatureMasks,
+    plan: EvaluationPlan,
+    perturb: Optional[GroupPerturbation] = None,
+    groups_per_build: int = 1,
+) -> Tuple[Tensor, ...]:
+    """Attributions of feature ablation over the groups of ``masks``.
+
+    For each group g (in group order) the perturbed copy replaces, in every value tensor, the
+    elements of g by the baseline (or by ``perturb(i, value_i, selected)``, called input by
+    input and group by group within blocks of ``groups_per_build`` groups, skipping inputs
+    that hold none of the block's groups: Captum's order, which fixes the random stream of
+    FeaturePermutation). With ``y0`` the unperturbed output (flattened, R values) and ``y_g``
+    the output with g perturbed, every element e of value i gets
+
+        attribution_i[r, e] = y0[r] - y_g[r],   g = group of e (mask row r or 0),
+
+    shape ``(R, *value_i.shape[1:])``: the value's shape when the output has one value per
+    example. ``baselines`` are tensors broadcastable to the values (unused with ``perturb``).
+    The dtype is the output's.
+    """
+    n_groups = masks.n_groups
+    y0 = plan.flat_output
+    differences = torch.empty(n_groups, plan.n_out, dtype=y0.dtype, device=y0.device)
+
+    def build(start: int, stop: int) -> Tuple[Tensor, ...]:
+        if perturb is None:
+            return _ablated_rows(values, baselines, masks, range(start, stop))
+        return _custom_rows(values, masks, perturb, start, stop, groups_per_build)
+
+    def consume(start: int, stop: int, outputs: Tensor) -> None:
+        differences[start:stop] = y0.unsqueeze(0) - outputs.to(y0.dtype)
+
+    evaluate_perturbations(evaluate, plan, n_groups, build, consume)
+    per_group = differences.t()
+    return tuple(spread_to_elements(per_group, p, v.shape)
+                 for p, v in zip(masks.positions, values))
+
+
+def _ablated_rows(
+    values: Sequence[Tensor], baselines: Sequence[Tensor], masks: FeatureMasks,
+    groups: Sequence[int],
+) -> Tuple[Tensor, ...]:
+    rows = []
+    count = len(groups)
+    for value, baseline, positions in zip(values, baselines, masks.positions):
+        selected = select_groups(positions, groups)
+        perturbed = torch.where(selected, baseline.unsqueeze(0), stack_copies(value, count))
+        rows.append(perturbed.reshape(count * value.shape[0], *value.shape[1:]))
+    return tuple(rows)
+
+
+def _custom_rows(
+    values: Sequence[Tensor], masks: FeatureMasks, perturb: GroupPerturbation,
+    start: int, stop: int, block: int,
+) -> Tuple[Tensor, ...]:
+    copies = [[None] * len(values) for _ in range(stop - start)]
+    for block_start in range(start, stop, block):
+        groups = list(range(block_start, min(stop, block_start + block)))
+        involved = set(masks.inputs_containing(groups))
+        for i, (value, positions) in enumerate(zip(values, masks.positions)):
+            for g in groups:
+                copies[g - start][i] = (perturb(i, value, positions == g) if i in involved
+                                        else value)
+    return tuple(torch.cat([copy[i] for copy in copies]) for i in range(len(values)))
+
+
+def coalition_rows(
+    values: Sequence[Tensor], baselines: Sequence[Tensor], player_masks: Sequence[Tensor],
+    present: Tensor,
+) -> Tuple[Tensor, ...]:
+    """Rows for coalitions of players (Shapley values, LIME and Kernel SHAP samples).
+
+    ``present``: bool (k, P): which of the P players (feature ids ``0..P-1``) keep their input
+    value in each of the k coalitions; absent players take the baseline. ``player_masks[i]``
+    holds the player id of every element of value i (first dimension 1 or N).
+    Returns k stacked copies, copy-major.
+    """
+    count = present.shape[0]
+    rows = []
+    for value, baseline, ids in zip(values, baselines, player_masks):
+        keep = present[:, ids.reshape(-1)].reshape(count, *ids.shape)
+        perturbed = torch.where(keep, stack_copies(value, count), baseline.unsqueeze(0))
+        rows.append(perturbed.reshape(count * value.shape[0], *value.shape[1:]))
+    return tuple(rows)
