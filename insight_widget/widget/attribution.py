@@ -230,6 +230,8 @@ class AttributionRunner:
         stride = settings.arguments["strides"]
         pairs = [self.features[i].occlusion_window(example.inputs[i].shape[1:], size, stride)
                  for i in active]
+        if len(pairs) == 1:  # one input: Captum's plain tuple-of-ints form
+            return pairs[0]
         return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
     # -- the call -------------------------------------------------------------------------------
@@ -292,7 +294,8 @@ class AttributionRunner:
             value = arguments[argument.name]
             if argument.role == "attribute" and value is not None:
                 kwargs[argument.name] = value
-        if spec.target and "target" in parameters:
+        passes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        if spec.target and ("target" in parameters or passes_kwargs):  # NoiseTunnel: **kwargs
             kwargs["target"] = target
         if args:
             kwargs["additional_forward_args"] = args

@@ -51,7 +51,9 @@ class TinyVQA(nn.Module):
 
     def __init__(self, vocab: int = 20, dim: int = 6, answers: int = 5) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab, dim)
+        # outside the module tree, like the tutorial's interpretable embedding: the model
+        # itself takes embeddings
+        self.__dict__["embedding"] = nn.Embedding(vocab, dim)
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
         self.relu = nn.ReLU()
         self.pool = nn.AdaptiveAvgPool2d(1)

@@ -1,0 +1,128 @@
+"""The visualiser in a real JupyterLab in Chromium: fetch, switch method, change target,
+re-colour, side panel; pixels must change and no console error may occur."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import pytest
+
+from .notebook_cells import SETUP
+
+pytestmark = pytest.mark.e2e
+
+ATTRIBUTION = '[data-testid="iw-example"] [data-testid="iw-attribution"]'
+
+
+def canvas_pixels(page, scope: str = "") -> list:
+    """RGBA bytes of the first example's attribution canvas."""
+    return page.evaluate(
+        """(scope) => {
+            const root = scope ? document.querySelector(scope) : document;
+            const c = root.querySelector(
+                '[data-testid="iw-example"] [data-testid="iw-attribution"]');
+            return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data);
+        }""", scope)
+
+
+def select(page, testid: str, value: str) -> None:
+    page.locator(f'[data-testid="{testid}"]').first.select_option(value)
+
+
+def first_meta(page) -> str:
+    return page.locator('[data-testid="iw-example"] .iw-meta').first.inner_text()
+
+
+def test_fetch_method_target_and_recolouring_change_what_is_drawn(jupyter_lab, lab_page,
+                                                                  artifacts):
+    # render() displays the widget and the cell's value displays it again: two views of one
+    # widget, which must stay in step
+    notebook = jupyter_lab.write_notebook("visualiser.ipynb",
+                                          [SETUP, "widget = visualizer.render()\nwidget"])
+    lab_page.open_and_run(jupyter_lab, notebook)
+    page = lab_page.page
+    root = page.locator('[data-testid="iw-root"]').first
+    root.wait_for(timeout=90_000)
+    method = page.locator('[data-testid="iw-method"]').first
+    labels = method.locator("option").all_inner_texts()
+    assert "Integrated Gradients" in labels and "Saliency" in labels
+
+    # fetch: four examples stream in, each with an attribution canvas
+    started = time.perf_counter()
+    page.locator('[data-testid="iw-fetch"]').first.click()
+    page.wait_for_function(
+        f"document.querySelectorAll('{ATTRIBUTION}').length >= 8", timeout=60_000)
+    click_to_drawn = time.perf_counter() - started
+    page.wait_for_function("document.querySelector('[data-testid=iw-root]').dataset.busy"
+                           " === 'false'", timeout=30_000)
+    assert "Integrated Gradients" in first_meta(page)
+    assert page.locator('[data-testid="iw-root"]').count() == 2
+    assert page.locator('[data-testid="iw-delta"]').count() == 8  # 4 examples x 2 views
+    ig_pixels = canvas_pixels(page)
+
+    # switch method: the shown examples are recomputed with Saliency
+    select(page, "iw-method", "Saliency")
+    page.wait_for_function("document.querySelector('[data-testid=\"iw-example\"] .iw-meta')"
+                           ".textContent.includes('Saliency')", timeout=30_000)
+    saliency_pixels = canvas_pixels(page)
+    assert saliency_pixels != ig_pixels
+
+    # click another prediction of the first example: attributed to that class
+    before_target = first_meta(page)
+    other = page.locator('[data-testid="iw-example"]').first.locator(
+        '[data-testid="iw-prediction"]:not(.iw-active)').first
+    other_class = other.inner_text().rsplit(" ", 1)[0]
+    other.click()
+    page.wait_for_function(
+        "(name) => document.querySelector('[data-testid=\"iw-example\"] .iw-meta')"
+        ".textContent.includes('target ' + name)", arg=other_class, timeout=30_000)
+    assert first_meta(page) != before_target
+    target_pixels = canvas_pixels(page)
+    assert target_pixels != saliency_pixels
+
+    # sign and colour map re-colour in the browser (Saliency is |gradient| >= 0, so "negative"
+    # leaves nothing to colour)
+    select(page, "iw-sign", "negative")
+    sign_pixels = canvas_pixels(page)
+    assert sign_pixels != target_pixels
+    select(page, "iw-colormap", "viridis")
+    colormap_pixels = canvas_pixels(page)
+    assert colormap_pixels != sign_pixels
+    recolor_ms = float(root.get_attribute("data-recolor-ms"))
+    # back to Integrated Gradients (served from the session's cache) for the screenshot
+    select(page, "iw-sign", "all")
+    select(page, "iw-colormap", "red-blue")
+    select(page, "iw-method", "Integrated Gradients")
+    page.wait_for_function("document.querySelector('[data-testid=\"iw-example\"] .iw-meta')"
+                           ".textContent.includes('Integrated Gradients')", timeout=30_000)
+    page.wait_for_timeout(200)
+
+    shot = artifacts / "visualiser.png"
+    root.screenshot(path=str(shot))
+    docs = artifacts.parent / "docs" / "images"
+    docs.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, docs / "visualiser.png")
+    (artifacts / "e2e-timings.json").write_text(json.dumps({
+        "click_to_drawn_ig_4_examples_s": round(click_to_drawn, 3),
+        "recolor_4_examples_ms": recolor_ms}, indent=1))
+    assert lab_page.errors == []
+
+
+def test_render_in_the_jupyterlab_side_panel(jupyter_lab, lab_page, artifacts):
+    notebook = jupyter_lab.write_notebook(
+        "side_panel.ipynb", [SETUP, "widget = visualizer.render(side_panel=True, title='Shapes')"])
+    lab_page.open_and_run(jupyter_lab, notebook)
+    page = lab_page.page
+    panel_root = page.locator('#jp-right-stack [data-testid="iw-root"]')
+    panel_root.wait_for(timeout=90_000)
+    assert page.locator('.jp-Notebook [data-testid="iw-root"]').count() == 0
+    page.locator('#jp-right-stack [data-testid="iw-fetch"]').click()
+    page.wait_for_function(
+        "document.querySelectorAll('#jp-right-stack [data-testid=\"iw-example\"]"
+        " [data-testid=\"iw-attribution\"]').length >= 4", timeout=60_000)
+    # the side panel is narrow: the layout stacks
+    assert "iw-narrow" in (panel_root.get_attribute("class") or "")
+    page.screenshot(path=str(artifacts / "side-panel.png"))
+    assert lab_page.errors == []
