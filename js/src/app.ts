@@ -60,6 +60,7 @@ export class App {
       prediction: saved.filters?.prediction ?? "all",
       classes: saved.filters?.classes ?? [],
       num_examples: saved.filters?.num_examples ?? 4,
+      max_batches: saved.filters?.max_batches ?? 64,
     };
     this.root = element("div", "insight-widget");
     this.root.dataset.testid = "iw-root";
@@ -194,12 +195,18 @@ export class App {
     count.value = String(this.filters.num_examples);
     count.dataset.testid = "iw-num-examples";
     count.addEventListener("change", () => (this.filters.num_examples = Math.max(1, Number.parseInt(count.value, 10) || 4)));
+    const scan = element("input", "iw-input");
+    scan.type = "number";
+    scan.min = "1";
+    scan.value = String(this.filters.max_batches ?? 64);
+    scan.dataset.testid = "iw-max-batches";
+    scan.addEventListener("change", () => (this.filters.max_batches = Math.max(1, Number.parseInt(scan.value, 10) || 64)));
     const fetch = button("Fetch", "iw-fetch", "iw-button iw-primary");
     fetch.addEventListener("click", () => this.request("fetch"));
     fetch.disabled = Boolean(this.model.static);
     const classBox = element("div", "iw-class-filter");
     classBox.append(search, classes);
-    box.append(labelled("predictions", prediction), labelled("classes", classBox, "examples labelled or predicted as these (none = all)"), labelled("count", count), fetch);
+    box.append(labelled("predictions", prediction), labelled("classes", classBox, "examples labelled or predicted as these (none = all)"), labelled("count", count), labelled("scan batches", scan, "at most this many batches are read per fetch"), fetch);
     return box;
   }
 
@@ -364,13 +371,24 @@ export class App {
 
   observe(el: HTMLElement): void {
     if (typeof ResizeObserver === "undefined") return;
+    let frame = 0;
     const observer = new ResizeObserver((entries) => {
       const width = entries[0]?.contentRect.width ?? el.clientWidth;
-      this.root.classList.toggle("iw-narrow", width < 640);
-      this.root.classList.toggle("iw-wide", width >= 1100);
+      const narrow = width < 640;
+      const wide = width >= 1100;
+      if (narrow === this.root.classList.contains("iw-narrow") && wide === this.root.classList.contains("iw-wide")) return;
+      // change the layout in the next frame, not inside the observer's own notification
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(() => {
+        this.root.classList.toggle("iw-narrow", narrow);
+        this.root.classList.toggle("iw-wide", wide);
+      });
     });
     observer.observe(el);
-    this.cleanups.push(() => observer.disconnect());
+    this.cleanups.push(() => {
+      observer.disconnect();
+      cancelAnimationFrame(frame);
+    });
   }
 
   destroy(): void {

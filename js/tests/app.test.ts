@@ -164,3 +164,23 @@ describe("the app with a fake model", () => {
     expect(q(el, "iw-root").classList.contains("iw-wide")).toBe(true);
   });
 });
+
+describe("re-colour timing", () => {
+  it("re-colours a 224x224 example (scales, sign, colours, canvas) in under 50 ms", () => {
+    const size = 224;
+    const example = imageExample(0, []);
+    (example.inputs[0] as any).original = { dtype: "uint8", shape: [size, size, 3], data: new DataView(new Uint8Array(size * size * 3).map((_, i) => i % 253).buffer) };
+    example.models[0].attribution = [float32(Array.from({ length: size * size }, (_, i) => Math.sin(i / 7)), [size, size])];
+    const { el } = setup({ examples: [example] });
+    const sign = q(el, "iw-sign") as HTMLSelectElement;
+    const times: number[] = [];
+    for (const value of ["positive", "negative", "absolute", "all", "positive"]) {
+      sign.value = value;
+      sign.dispatchEvent(new Event("change"));
+      times.push(Number(q(el, "iw-root").dataset.recolorMs));
+    }
+    times.sort((a, b) => a - b);
+    console.info(`app recolour 224x224: median ${times[2].toFixed(2)} ms`);
+    expect(times[2]).toBeLessThan(50);
+  });
+});

@@ -1,0 +1,62 @@
+"""The widget without a built bundle, and the self-contained HTML export."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import torch
+
+import insight_widget.widget.widget as widget_module
+from insight_widget import Batch, TimeSeriesFeature
+
+from .conftest import Driver, make_cifar_visualizer
+from .small_models import TinySignal, seeded
+
+
+def test_a_missing_bundle_gives_a_widget_that_explains_how_to_build_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(widget_module, "STATIC", tmp_path)
+    esm = widget_module._bundle("widget.js", widget_module.MISSING_BUNDLE_ESM)
+    assert esm is widget_module.MISSING_BUNDLE_ESM
+    assert "npm ci && npm run build" in esm and 'data-testid", "iw-error"' in esm
+    assert widget_module._bundle("widget.css", "") == ""
+
+
+def test_the_built_bundle_is_what_the_widget_loads():
+    assert (widget_module.STATIC / "widget.js").exists(), "build the front end: npm run build"
+    esm = str(widget_module.VisualizerWidget._esm)
+    assert "iw-root" in esm and "the front end is not built" not in esm
+
+
+def test_html_export_embeds_bundle_css_and_state_without_breaking_out_of_script():
+    driver = Driver(make_cifar_visualizer(classes=[f"c{i}</script>" for i in range(10)]))
+    driver.request("fetch", filters={"num_examples": 2})
+    html = driver.widget.to_html()
+    state_text = re.search(r'<script id="insight-widget-state" type="application/json">(.*?)'
+                           r"</script>", html, re.S).group(1)
+    state = json.loads(state_text.replace("<\\/", "</"))
+    assert state["spec"]["classes"][0] == "c0</script>"
+    assert len(state["examples"]) == 2
+    assert "$bytes" in json.dumps(state["examples"][0]["inputs"][0]["original"])
+    assert "cdn" not in html.lower() and "https://" not in html
+
+
+def test_time_series_features_are_sent_and_attributed_per_step():
+    generator = torch.Generator().manual_seed(0)
+    signals = torch.randn(4, 1, 64, generator=generator)
+    from insight_widget import AttributionVisualizer
+
+    viz = AttributionVisualizer(seeded(TinySignal()), ["calm", "spike"],
+                                TimeSeriesFeature("ECG", sample_rate=32.0),
+                                [Batch(signals, torch.tensor([0, 1, 0, 1]))])
+    driver = Driver(viz)
+    request = driver.request("fetch", settings={"method": "Occlusion",
+                                                "arguments": {"sliding_window": 8,
+                                                              "strides": 4}},
+                             filters={"num_examples": 2})
+    assert driver.done(request)["state"] == "complete"
+    example = driver.widget.examples[0]
+    assert example["inputs"][0]["signal"]["shape"] == [1, 64]
+    assert example["inputs"][0]["sample_rate"] == 32.0
+    result = example["models"][0]
+    assert result["error"] is None and result["attribution"][0]["shape"] == [1, 64]
