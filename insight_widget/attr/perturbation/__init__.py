@@ -2,6 +2,9 @@
 
 from .feature_ablation import FeatureAblation
 from .feature_permutation import FeaturePermutation
+from .kernel_shap import KernelShap
+from .lime import Lime
+from .lime_base import LimeBase
 from .occlusion import Occlusion
 from .shapley_value_sampling import ShapleyValueSampling
 from .shapley_values import ShapleyValues
@@ -9,6 +12,9 @@ from .shapley_values import ShapleyValues
 __all__ = [
     "FeatureAblation",
     "FeaturePermutation",
+    "KernelShap",
+    "Lime",
+    "LimeBase",
     "Occlusion",
     "ShapleyValueSampling",
     "ShapleyValues",
