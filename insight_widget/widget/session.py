@@ -90,9 +90,11 @@ class ComputeSession:
         return self._idle.wait(timeout)
 
     def close(self) -> None:
+        """Cancel everything and let the worker thread end."""
         self.cancel()
         if self._thread is not None:
             self._queue.put(None)
+            self._thread = None
 
     # -- worker -----------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:

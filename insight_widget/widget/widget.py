@@ -122,6 +122,11 @@ class VisualizerWidget(anywidget.AnyWidget):
             return False
         return super()._should_send_property(key, value)
 
+    def close(self) -> None:
+        """Stop the compute session (its worker thread ends) and close the widget."""
+        self.session.close()
+        super().close()
+
     # -- Python API -------------------------------------------------------------------------------
     def fetch(self, settings: Optional[Dict[str, Any]] = None,
               filters: Optional[Dict[str, Any]] = None, wait: bool = True) -> None:

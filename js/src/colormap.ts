@@ -69,11 +69,17 @@ export function lutIndex(filtered: number, sign: DisplayOptions["sign"], map: st
   return Math.round(t * 255);
 }
 
-/** CSS colour of one value (text tokens, bars). */
-export function cssColor(value: number, options: Pick<DisplayOptions, "sign" | "colormap">, scale: number): string {
+/** RGB of one value under the display options. */
+export function rgbOf(value: number, options: Pick<DisplayOptions, "sign" | "colormap">, scale: number): [number, number, number] {
   const table = lut(options.colormap);
   const i = lutIndex(signed(value, options.sign, scale), options.sign, options.colormap);
-  return `rgb(${table[3 * i]}, ${table[3 * i + 1]}, ${table[3 * i + 2]})`;
+  return [table[3 * i], table[3 * i + 1], table[3 * i + 2]];
+}
+
+/** CSS colour of one value (text tokens, bars). */
+export function cssColor(value: number, options: Pick<DisplayOptions, "sign" | "colormap">, scale: number): string {
+  const [r, g, b] = rgbOf(value, options, scale);
+  return `rgb(${r}, ${g}, ${b})`;
 }
 
 /** Whether the colour of zero is light (to pick readable text colour). */

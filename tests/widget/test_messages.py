@@ -207,3 +207,12 @@ def test_a_second_model_attributes_its_own_top_prediction():
     for example in driver.widget.examples:
         for m in range(2):
             assert example["models"][m]["target"] == example["predictions"][m][0]["index"]
+
+
+def test_closing_the_widget_ends_its_worker_thread(cifar_driver: Driver):
+    cifar_driver.request("fetch", filters={"num_examples": 1})
+    thread = cifar_driver.widget.session._thread
+    assert thread is not None and thread.is_alive()
+    cifar_driver.widget.close()
+    thread.join(5)
+    assert not thread.is_alive()

@@ -1,7 +1,7 @@
 // Text attributions: each token coloured by its score, the value in a tooltip; tokens are
 // inserted as text (escaped), never as HTML.
 
-import { cssColor } from "../colormap";
+import { isLight, rgbOf } from "../colormap";
 import type { DisplayOptions } from "../types";
 import { element, formatNumber, type AttributionView } from "./view";
 
@@ -23,7 +23,10 @@ export function textView(tokens: string[], scores: Float32Array | null): Attribu
           span.title = "";
           return;
         }
-        span.style.background = cssColor(scores[i], options, scale);
+        const [r, g, b] = rgbOf(scores[i], options, scale);
+        span.style.background = `rgb(${r}, ${g}, ${b})`;
+        // dark colours (e.g. viridis' low end) need light text
+        span.style.color = isLight(r, g, b) ? "#111" : "#fff";
         span.title = `${tokens[i]}: ${formatNumber(scores[i])}`;
         span.dataset.value = String(scores[i]);
       });
