@@ -14,8 +14,6 @@ import json
 import pathlib
 from typing import Any
 
-from .wire import split_buffers
-
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>{css}</style></head>
@@ -40,6 +38,7 @@ const revive = (value) => {{
 }};
 const state = revive(raw);
 const listeners = new Map();
+{transport}
 const model = {{
   get: (key) => state[key],
   set: (key, value) => {{
@@ -51,13 +50,20 @@ const model = {{
     if (name) listeners.set(name, (listeners.get(name) || []).filter((g) => f && g !== f));
   }},
   save_changes: () => {{}},
-  send: () => {{}},
-  static: true,
+  send: (content) => transport.send(content),
+  static: transport.static,
 }};
 const module = await import(url);
 module.default.render({{ model, el: document.getElementById("insight-widget-root") }});
+const receive = (content) => {{
+  (listeners.get("msg:custom") || []).forEach((f) => f(revive(content), []));
+}};
+transport.start(receive);
 </script></body></html>
 """
+
+
+STATIC_TRANSPORT = "const transport = { static: true, send: () => {}, start: () => {} };"
 
 
 def _base64_bytes(value: Any) -> Any:
@@ -70,22 +76,33 @@ def _base64_bytes(value: Any) -> Any:
     return value
 
 
-def widget_html(widget: Any, title: str = "insight_widget") -> str:
-    """The page for ``widget`` (a :class:`~insight_widget.widget.widget.VisualizerWidget`)."""
+def state_json(widget: Any) -> str:
+    """The widget's traits as JSON, bytes as ``{"$bytes": base64}``, safe inside <script>."""
+    state = {key: getattr(widget, key) for key in ("spec", "examples", "settings", "status",
+                                                   "instance")}
+    text = json.dumps(_base64_bytes(state), separators=(",", ":"))
+    return text.replace("</", "<\\/")  # "</" would end the <script> element early
+
+
+def message_json(message: Any) -> Any:
+    """A kernel message with its bytes inline as ``{"$bytes": base64}`` (no buffers)."""
+    return {**_base64_bytes(message), "buffer_paths": []}
+
+
+def widget_html(widget: Any, title: str = "insight_widget",
+                transport: str = STATIC_TRANSPORT) -> str:
+    """The page for ``widget`` (a :class:`~insight_widget.widget.widget.VisualizerWidget`).
+
+    ``transport`` is a script defining ``transport = {static, send(content), start(receive)}``:
+    the default is the offline export; ``server.py`` passes one that talks HTTP."""
     static = pathlib.Path(__file__).resolve().parent.parent / "static"
     bundle_path = static / "widget.js"
     if not bundle_path.exists():
         raise FileNotFoundError("insight_widget/static/widget.js is missing: build the front "
                                 "end (`npm ci && npm run build`) before exporting.")
     css_path = static / "widget.css"
-    state = {key: getattr(widget, key) for key in ("spec", "examples", "settings", "status",
-                                                   "instance")}
-    split_buffers(state)  # validates that the state is JSON-like
-    text = json.dumps(_base64_bytes(state), separators=(",", ":"))
-    # "</" would end the <script> element early
-    text = text.replace("</", "<\\/")
     return PAGE.format(
         title=html.escape(title),
         css=css_path.read_text(encoding="utf-8") if css_path.exists() else "",
-        state=text,
+        state=state_json(widget), transport=transport,
         bundle=base64.b64encode(bundle_path.read_bytes()).decode("ascii"))

@@ -374,6 +374,19 @@ class AttributionVisualizer:
         return show(self.widget(), side_panel=side_panel,
                     title=title or "insight_widget")
 
+    def serve(self, blocking: bool = False, debug: bool = False, port: Optional[int] = None,
+              bind_all: bool = False) -> int:
+        """Serve the visualiser at ``http://localhost:<port>/`` (Insights' ``serve``) and
+        return the port; ``blocking`` keeps serving in this thread. A second call stops the
+        previous server first. ``debug`` is accepted for Insights compatibility."""
+        from .server import VisualizerServer
+
+        if getattr(self, "_server", None) is not None:
+            self._server.stop()
+        self._server = VisualizerServer(self.widget(), port=port, bind_all=bind_all)
+        print(f"Fetch data and view insight_widget at http://localhost:{self._server.port}/")
+        return self._server.start(blocking)
+
     # -- Captum Insights compatibility ---------------------------------------------------------
     def get_insights_config(self) -> Dict[str, Any]:
         """Insights' init payload: classes, methods, their argument schemas, the selection."""

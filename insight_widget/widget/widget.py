@@ -73,6 +73,8 @@ class VisualizerWidget(anywidget.AnyWidget):
             **kwargs)
         self.visualizer = visualizer
         self.side_panel = None
+        #: when set (``serve()``), replies go here instead of the Jupyter comm
+        self.transport: Optional[Any] = None
         self._quiet = threading.local()
         self.session = ComputeSession(visualizer, self._emit)
         self.on_msg(self._on_message)
@@ -105,6 +107,9 @@ class VisualizerWidget(anywidget.AnyWidget):
         if kind == "done":
             self.status = {key: message.get(key) for key in
                            ("id", "kind", "state", "message", "dataset_end", "scanned", "found")}
+        if self.transport is not None:
+            self.transport(message)
+            return
         content, paths, buffers = split_buffers(message)
         content["buffer_paths"] = paths
         self.send(content, buffers)

@@ -60,3 +60,28 @@ def test_time_series_features_are_sent_and_attributed_per_step():
     assert example["inputs"][0]["sample_rate"] == 32.0
     result = example["models"][0]
     assert result["error"] is None and result["attribution"][0]["shape"] == [1, 64]
+
+
+def test_serve_answers_requests_over_http_like_the_insights_server(capsys):
+    import urllib.request
+
+    visualizer = make_cifar_visualizer()
+    port = visualizer.serve()
+    try:
+        assert f"http://localhost:{port}/" in capsys.readouterr().out
+        base = f"http://127.0.0.1:{port}"
+        page = urllib.request.urlopen(f"{base}/", timeout=10).read().decode()
+        assert 'id="insight-widget-state"' in page and "poll?after=" in page
+        request = urllib.request.Request(f"{base}/send", method="POST", data=json.dumps(
+            {"type": "fetch", "id": "r1", "filters": {"num_examples": 2}}).encode())
+        urllib.request.urlopen(request, timeout=10).read()
+        assert visualizer.widget().session.wait(30)
+        replies = json.loads(urllib.request.urlopen(f"{base}/poll?after=0", timeout=30).read())
+        kinds = [m["content"]["type"] for m in replies["messages"]]
+        assert kinds[0] == "fetch_started" and kinds[-1] == "done"
+        assert kinds.count("example") == 2
+        example = next(m["content"] for m in replies["messages"]
+                       if m["content"]["type"] == "example")
+        assert "$bytes" in json.dumps(example["example"]["inputs"][0]["original"])
+    finally:
+        visualizer._server.stop()
