@@ -6,49 +6,19 @@ of the N examples. Rows are laid out **example-major** (example 0's k copies, th
 (``k x N`` rows) so that ``perturb_func`` sees the same tensors, in the same order, as under
 Captum: the random numbers it draws are then the same for the same seed.
 
-Chunk size (Captum's rule): ``max(1, max_examples_per_batch // N)`` samples, the last chunk
-holding the remainder; ``max_examples_per_batch=None`` evaluates all samples at once unless
-the memory budget (``insight_widget.attr.set_memory_budget``) says they do not fit.
+Chunks are planned by :func:`._batches.plan_chunks` (Captum's rule for
+``max_examples_per_batch``).
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 from torch import Tensor
 
-from ..attr._utils.batching import ChunkPlanner, get_memory_budget
 from ..attr._utils.inputs import expand_additional_forward_args, format_additional_forward_args
 from ..attr._utils.target import format_target
-from ..attr._utils.validation import check_int, check_optional_int
-
-# No-grad forwards keep the input, the largest activation and the next one alive at once.
-_LIVE_ACTIVATIONS = 3
-
-
-def sample_chunks(
-    n_perturb_samples: int,
-    num_examples: int,
-    max_examples_per_batch: Optional[int],
-    activation_row_bytes: int = 0,
-) -> ChunkPlanner:
-    """Plan the samples ``range(n_perturb_samples)`` in chunks of k samples (k x N rows).
-
-    ``activation_row_bytes`` (largest per-row activation of the model, measured on the
-    unperturbed forward) sizes chunks when ``max_examples_per_batch`` is None: everything in one
-    chunk (Captum's behaviour) when it fits the memory budget, else as many samples as fit.
-    """
-    n = check_int("n_perturb_samples", n_perturb_samples, minimum=1)
-    size = check_optional_int("max_examples_per_batch", max_examples_per_batch, minimum=1)
-    if size is None:
-        rows = n * num_examples
-        if activation_row_bytes > 0:
-            fitting = get_memory_budget() // (_LIVE_ACTIVATIONS * activation_row_bytes)
-            rows = max(num_examples, min(rows, fitting))
-        size = rows
-    return ChunkPlanner(n, num_examples, internal_batch_size=size,
-                        argument="max_examples_per_batch")
 
 
 def repeat_examples(tensors: Tuple[Tensor, ...], times: int) -> Tuple[Tensor, ...]:

@@ -20,7 +20,8 @@ from ..attr._utils.inputs import (
 from ..attr._utils.prepare import prepare_call
 from ..attr._utils.progress import report_progress
 from ..attr._utils.validation import check_bool, check_callable, describe
-from ._samples import accepts_second_argument, expand_per_example, repeat_examples, sample_chunks
+from ._batches import plan_chunks
+from ._samples import accepts_second_argument, expand_per_example, repeat_examples
 from ._shapes import check_same_shapes, one_value_per_row
 
 TensorOrTuple = Union[Tensor, Tuple[Tensor, ...]]
@@ -136,7 +137,7 @@ def infidelity(
         with ActivationMeter(module_of(forward_func), n) as meter:
             original = one_value_per_row(
                 run_forward(forward_func, call.inputs, call.target, call.args), n, "forward_func")
-        plan = sample_chunks(n_perturb_samples, n, max_examples_per_batch,
+        plan = plan_chunks(n_perturb_samples, n, max_examples_per_batch,
                              meter.largest_row_bytes)
         dots, drops = [], []
         for start, stop in plan:

@@ -11,12 +11,8 @@ from torch import Tensor
 from ..attr._utils.inputs import format_inputs, restore_format
 from ..attr._utils.progress import report_progress
 from ..attr._utils.validation import check_callable, check_number, describe, is_number
-from ._samples import (
-    accepts_second_argument,
-    expand_explanation_kwargs,
-    repeat_examples,
-    sample_chunks,
-)
+from ._batches import plan_chunks
+from ._samples import accepts_second_argument, expand_explanation_kwargs, repeat_examples
 from ._shapes import flatten_examples
 
 TensorOrTuple = Union[Tensor, Tuple[Tensor, ...]]
@@ -90,7 +86,7 @@ def sensitivity_max(
     formatted, was_tuple = format_inputs(inputs)
     _check_norm_ord(norm_ord)
     n = formatted[0].shape[0]
-    plan = sample_chunks(n_perturb_samples, n, max_examples_per_batch)
+    plan = plan_chunks(n_perturb_samples, n, max_examples_per_batch)
     pass_radius = accepts_second_argument(perturb_func)
 
     original = _explanation_rows(explanation_func(inputs, **kwargs), n, "explanation_func")
