@@ -4,7 +4,8 @@ import { cssColor } from "../colormap";
 import type { DisplayOptions } from "../types";
 import { element, formatNumber, type AttributionView } from "./view";
 
-export function tabularView(names: string[], values: ArrayLike<number>, scores: Float32Array | null, limit = 12): AttributionView {
+/** ``values`` null: no value column (e.g. neurons, whose only value is the attribution). */
+export function tabularView(names: string[], values: ArrayLike<number> | null, scores: Float32Array | null, limit = 12): AttributionView {
   const el = element("div", "iw-tabular");
   const order = Array.from({ length: names.length }, (_, i) => i);
   if (scores) order.sort((a, b) => Math.abs(scores[b]) - Math.abs(scores[a]));
@@ -12,7 +13,7 @@ export function tabularView(names: string[], values: ArrayLike<number>, scores: 
   const bars: { bar: HTMLElement; index: number }[] = [];
   for (const i of shown) {
     const row = element("div", "iw-row");
-    row.append(element("span", "iw-row-name", names[i]), element("span", "iw-row-value", formatNumber(values[i])));
+    row.append(element("span", "iw-row-name", names[i]), element("span", "iw-row-value", values ? formatNumber(values[i]) : ""));
     const track = element("span", "iw-track");
     const bar = element("span", "iw-bar");
     track.append(bar);
