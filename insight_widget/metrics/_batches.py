@@ -1,15 +1,17 @@
 """Batched, gradient-free model evaluation for the perturbation metrics.
 
 Every metric here evaluates the model on many modified copies (*variants*) of the N examples:
-perturbation samples, deletion/insertion steps, random subsets. :func:`plan_chunks` decides how
-many variants go into one forward pass and :class:`ScoreFunction` evaluates a chunk of
-variant-major rows under ``torch.no_grad()``, returning one score per row.
+perturbation samples, deletion/insertion steps, random subsets.
 
-Chunking: with ``max_examples_per_batch`` (rows per pass) it follows Captum's rule,
-``max(1, max_examples_per_batch // N)`` variants per pass with a warning when the value is
-below N; otherwise everything goes in one pass when it fits the memory budget
-(``insight_widget.attr.set_memory_budget``), measured from the largest activation of the
-unperturbed forward, and in as many passes as needed when it does not.
+* :func:`plan_chunks` (infidelity, sensitivity_max): Captum's chunking of perturbation
+  samples, ``max(1, max_examples_per_batch // N)`` samples per pass with a warning when the
+  value is below N; None = all at once unless the memory budget
+  (``insight_widget.attr.set_memory_budget``) says they do not fit. The chunks fix the order
+  of ``perturb_func`` calls, hence the random stream.
+* :func:`score_function` / :func:`evaluate_variants` (deletion, insertion, monotonicity,
+  faithfulness): the engine's perturbation evaluator (``attr._utils.perturbation``) runs the
+  variant-major rows under ``torch.no_grad()``, several variants per pass, and the raw outputs
+  become one score per example (optional softmax, target).
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from typing import Any, Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..attr._utils.batching import ActivationMeter, ChunkPlanner, get_memory_budget
-from ..attr._utils.forward import as_output_tensor, module_of, run_forward
-from ..attr._utils.inputs import expand_additional_forward_args
+from ..attr._utils.batching import ChunkPlanner, get_memory_budget, items_per_chunk
+from ..attr._utils.perturbation import (
+    EvaluationPlan,
+    RowEvaluator,
+    evaluate_perturbations,
+    input_evaluator,
+    plan_evaluation,
+)
 from ..attr._utils.prepare import PreparedCall
-from ..attr._utils.progress import report_progress
 from ..attr._utils.target import Target
 from ..attr._utils.validation import check_bool, check_int, check_optional_int
 from ._shapes import one_value_per_row
@@ -59,58 +65,70 @@ def plan_chunks(
 
 
 @dataclass(frozen=True)
-class ScoreFunction:
-    """The model output a metric follows: ``forward_func``'s output, optionally turned into
-    class probabilities (softmax over dim 1), at ``target``, one value per example."""
+class Scored:
+    """How the step/subset metrics score their variants, set up by :func:`score_function`.
 
-    forward_func: Callable[..., Any]
+    ``plan``: the perturbation engine's evaluation plan (its ``output`` is the unperturbed raw
+    output); ``target`` and ``softmax``: how a raw output becomes one score per example;
+    ``original``: the unperturbed scores, shape (N,).
+    """
+
+    evaluate: RowEvaluator
+    plan: EvaluationPlan
     target: Target
     softmax: bool
-    args: Optional[Tuple[Any, ...]]
-    num_examples: int
-
-    def _model(self, *arguments: Any) -> Tensor:
-        output = as_output_tensor(self.forward_func(*arguments))
-        return output.softmax(dim=1) if self.softmax else output
-
-    def __call__(self, rows: Tuple[Tensor, ...], variants: int) -> Tensor:
-        """Scores of ``variants x N`` variant-major rows, shape (variants, N)."""
-        with torch.no_grad():
-            selected = run_forward(self._model, rows, self.target.repeat(variants),
-                                   expand_additional_forward_args(self.args, variants))
-        count = variants * self.num_examples
-        return one_value_per_row(selected, count, "forward_func").reshape(variants,
-                                                                           self.num_examples)
-
-
-@dataclass(frozen=True)
-class Scored:
-    """A :class:`ScoreFunction`, the unperturbed scores (N,) and the measured activation size."""
-
-    score: ScoreFunction
     original: Tensor
-    activation_row_bytes: int
+
+    @property
+    def num_examples(self) -> int:
+        return self.plan.num_examples
+
+    def scores(self, output: Tensor, copies: int) -> Tensor:
+        """One score per row of a raw output of ``copies x N`` rows, shape (copies * N,)."""
+        return _scores(output, copies, self.target, self.softmax, self.num_examples)
+
+
+def _scores(output: Tensor, copies: int, target: Target, softmax: bool, n: int) -> Tensor:
+    transformed = output.softmax(dim=1) if softmax else output
+    return one_value_per_row(target.repeat(copies).select(transformed), copies * n,
+                             "forward_func")
 
 
 def score_function(
     forward_func: Callable[..., Any],
     call: PreparedCall,
     softmax: Optional[bool],
+    n_variants: int,
+    max_examples_per_batch: Optional[int],
     predicted_class_by_default: bool = True,
 ) -> Scored:
-    """Evaluate the unperturbed inputs once and fix how outputs become scores.
+    """Evaluate the unperturbed inputs once (through the perturbation engine, which also sizes
+    the passes) and fix how outputs become scores.
 
     ``softmax=None`` applies the softmax when the output holds class logits (2-D, at least two
     columns). With ``target=None`` and such an output, the target is each example's predicted
     class when ``predicted_class_by_default`` (RISE's convention); otherwise ``target=None``
     keeps Captum's meaning (the output already has one value per example).
+    ``max_examples_per_batch`` fixes the rows per pass (``max(1, value // N)`` variants, with a
+    warning below N); None lets the engine fit the passes to the memory budget.
     """
     if softmax is not None:
         check_bool("softmax", softmax)
     n = call.num_examples
-    with torch.no_grad(), ActivationMeter(module_of(forward_func), n) as meter:
-        output = run_forward(forward_func, call.inputs, None, call.args)
-    classes = output.dim() == 2 and output.shape[0] == n and output.shape[1] > 1
+    evaluate = input_evaluator(forward_func, Target("none"), call.args)
+    plan = plan_evaluation(evaluate, call.inputs, n_variants, 1, forward_func,
+                           argument="max_examples_per_batch")
+    output = plan.output
+    if not plan.per_example:
+        raise ValueError(
+            f"`forward_func` must return one output row per example ({n}); got an output of "
+            f"shape {tuple(output.shape)}."
+        )
+    size = check_optional_int("max_examples_per_batch", max_examples_per_batch, minimum=1)
+    if size is not None:
+        plan.copies = min(n_variants, items_per_chunk(size, n, "max_examples_per_batch"))
+        plan.auto = False
+    classes = output.dim() == 2 and output.shape[1] > 1
     use_softmax = classes if softmax is None else softmax
     if use_softmax and output.dim() < 2:
         raise ValueError(
@@ -120,29 +138,29 @@ def score_function(
     target = call.target
     if target.kind == "none" and classes and predicted_class_by_default:
         target = Target("per_example_index", output.argmax(dim=1))
-    transformed = output.softmax(dim=1) if use_softmax else output
-    original = one_value_per_row(target.select(transformed), n, "forward_func")
-    score = ScoreFunction(forward_func, target, use_softmax, call.args, n)
-    return Scored(score, original, meter.largest_row_bytes)
+    return Scored(evaluate, plan, target, use_softmax,
+                  _scores(output, 1, target, use_softmax, n))
 
 
 def evaluate_variants(
     scored: Scored,
     build: Callable[[int, int], Tuple[Tensor, ...]],
     n_variants: int,
-    max_examples_per_batch: Optional[int],
-    items_argument: str,
 ) -> Tensor:
     """Scores of ``n_variants`` variants of every example, shape (N, n_variants).
 
-    ``build(start, stop)`` returns the variant-major rows of variants ``start..stop-1``.
+    ``build(start, stop)`` returns the variant-major rows of variants ``start..stop-1``; the
+    engine evaluates them without gradients, several variants per pass, reporting progress.
     """
-    n = scored.score.num_examples
-    plan = plan_chunks(n_variants, n, max_examples_per_batch, scored.activation_row_bytes,
-                       items_argument)
-    chunks = []
-    for start, stop in plan:
-        with torch.no_grad():
-            chunks.append(scored.score(build(start, stop), stop - start))
-        report_progress(stop, n_variants)
-    return torch.cat(chunks, dim=0).transpose(0, 1)
+    n = scored.num_examples
+    shape = scored.plan.output.shape[1:]
+    scores = torch.empty(n_variants, n, dtype=scored.original.dtype,
+                         device=scored.original.device)
+
+    def consume(start: int, stop: int, outputs: Tensor) -> None:
+        copies = stop - start
+        rows = outputs.reshape(copies * n, *shape)
+        scores[start:stop] = scored.scores(rows, copies).reshape(copies, n)
+
+    evaluate_perturbations(scored.evaluate, scored.plan, n_variants, build, consume)
+    return scores.transpose(0, 1)

@@ -66,7 +66,6 @@ def progressive_curve(
     kept: Tuple[Tensor, ...],
     step: int,
     known_end: str,
-    max_examples_per_batch: Optional[int],
 ) -> CurveResult:
     """Scores at every step; ``known_end`` ("first" or "last") is the end equal to the
     unperturbed inputs, whose score is reused instead of evaluated again."""
@@ -79,7 +78,7 @@ def progressive_curve(
         chosen = first_features(feature_ranks, moved_counts.clamp(max=count))
         return compose(features.element_mask(chosen), moved, kept)
 
-    evaluated = evaluate_variants(scored, build, n_steps, max_examples_per_batch, "step")
+    evaluated = evaluate_variants(scored, build, n_steps)
     original = scored.original.unsqueeze(1).to(evaluated.dtype)
     curve = (torch.cat([original, evaluated], dim=1) if known_end == "first"
              else torch.cat([evaluated, original], dim=1))
@@ -110,6 +109,7 @@ def rank_inputs(
     step: Any,
     substrate: Any,
     softmax: Optional[bool],
+    max_examples_per_batch: Optional[int],
     most_relevant_first: bool,
     substrate_name: str = "substrate",
 ) -> RankedInputs:
@@ -122,5 +122,6 @@ def rank_inputs(
     per_step = features_per_step(step, features.count)
     feature_ranks = ranks(features.scores(attributions_), descending=most_relevant_first)
     replacement = resolve_substrate(substrate, call.inputs, call.was_tuple, substrate_name)
-    scored = score_function(forward_func, call, softmax)
+    scored = score_function(forward_func, call, softmax,
+                            number_of_steps(per_step, features.count), max_examples_per_batch)
     return RankedInputs(call.inputs, scored, features, feature_ranks, replacement, per_step)

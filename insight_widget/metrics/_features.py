@@ -2,10 +2,11 @@
 their ranking, and batches of inputs with chosen features replaced.
 
 A *feature* is a group of input elements moved together, given by a Captum-style
-``feature_mask`` (an integer tensor per input, broadcastable to the input, equal ids = one
-feature; ids may repeat across inputs to group across them). Without a mask, inputs of 4 or
-more dimensions (N, C, H, W, ...) group all channels of a location (a *pixel*, as in RISE);
-other inputs use one feature per element. A feature's score is the sum of its attributions.
+``feature_mask`` (validated by the engine's ``format_feature_mask``: an integer tensor per
+input, broadcastable to it, first dimension 1 or N; equal ids form one feature, also across
+inputs). Without a mask, inputs of 4 or more dimensions (N, C, H, W, ...) group all channels of
+a location (a *pixel*, as in RISE); other inputs use one feature per element. A feature's
+score is the sum of its attributions.
 
 Batches are built vectorised: ``R`` variants of the N examples, each with a boolean choice of
 features (R, N, G), become ``R x N`` rows laid out variant-major (variant 0's N examples,
@@ -20,13 +21,13 @@ from typing import Any, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ..attr._utils.validation import describe
+from ..attr._utils.feature_mask import format_feature_mask
 
 
 @dataclass(frozen=True)
 class Features:
-    """Feature ids of every element: ``index`` is (N, D) over the flattened, concatenated
-    inputs (D elements per example), with ids in ``range(count)``."""
+    """Feature (group) position of every element: ``index`` is (N, D) over the flattened,
+    concatenated inputs (D elements per example), with positions in ``range(count)``."""
 
     index: Tensor
     count: int
@@ -64,48 +65,26 @@ def _numel(shape: Sequence[int]) -> int:
 
 
 def features_of(inputs: Tuple[Tensor, ...], feature_mask: Any = None) -> Features:
-    """The :class:`Features` of ``inputs`` (see the module docstring for the default)."""
+    """The :class:`Features` of ``inputs``: ``feature_mask`` validated and numbered by the
+    engine's :func:`format_feature_mask`, or the metrics' default (pixels for 4+-D inputs)."""
+    masks = format_feature_mask(
+        _default_mask(inputs) if feature_mask is None else feature_mask, inputs)
     n = inputs[0].shape[0]
-    shapes = tuple(t.shape for t in inputs)
-    if feature_mask is None:
-        parts, offset = [], 0
-        for tensor in inputs:
-            ids = _default_ids(tensor) + offset
-            offset = int(ids.max()) + 1 if ids.numel() else offset
-            parts.append(ids.reshape(1, -1).expand(n, -1))
-        index = torch.cat(parts, dim=1)
-        return Features(index.contiguous(), offset, shapes)
-    masks = feature_mask if isinstance(feature_mask, tuple) else (feature_mask,)
-    if len(masks) != len(inputs):
-        raise ValueError(
-            f"`feature_mask` must have one mask per input ({len(inputs)}); got {len(masks)}."
-        )
-    parts = []
-    for position, (mask, tensor) in enumerate(zip(masks, inputs)):
-        label = f"`feature_mask`[{position}]" if len(inputs) > 1 else "`feature_mask`"
-        if not isinstance(mask, Tensor) or mask.is_floating_point() or mask.dtype == torch.bool:
-            raise TypeError(f"{label} must be an integer tensor; got {describe(mask)}.")
-        try:
-            expanded = mask.to(tensor.device).expand(tensor.shape)
-        except RuntimeError:
-            raise ValueError(
-                f"{label} must be broadcastable to the input shape {tuple(tensor.shape)}; got "
-                f"shape {tuple(mask.shape)}."
-            ) from None
-        parts.append(expanded.reshape(n, -1))
-    raw = torch.cat(parts, dim=1).long()
-    ids, inverse = torch.unique(raw, return_inverse=True)
-    return Features(inverse.reshape(n, -1), ids.numel(), shapes)
+    index = torch.cat([p.expand(n, *x.shape[1:]).reshape(n, -1)
+                       for p, x in zip(masks.positions, inputs)], dim=1)
+    return Features(index.contiguous(), masks.n_groups, tuple(x.shape for x in inputs))
 
 
-def _default_ids(tensor: Tensor) -> Tensor:
-    """Ids of one example's elements: shared across the channel dim 1 for 4+-D inputs."""
-    shape = tuple(tensor.shape[1:])
-    if tensor.dim() >= 4:
-        spatial = _numel(shape[1:])
-        ids = torch.arange(spatial, device=tensor.device).reshape(1, *shape[1:])
-        return ids.expand(*shape)
-    return torch.arange(_numel(shape), device=tensor.device).reshape(shape)
+def _default_mask(inputs: Tuple[Tensor, ...]) -> Tuple[Tensor, ...]:
+    """One id per location shared across the channel dim 1 for 4+-D inputs (N, C, H, W, ...),
+    one id per element otherwise; ids consecutive across inputs."""
+    masks, offset = [], 0
+    for x in inputs:
+        shape = (1, *x.shape[2:]) if x.dim() >= 4 else tuple(x.shape[1:])
+        count = _numel(shape)
+        masks.append(torch.arange(offset, offset + count, device=x.device).reshape(1, *shape))
+        offset += count
+    return tuple(masks)
 
 
 def ranks(scores: Tensor, descending: bool = True) -> Tensor:

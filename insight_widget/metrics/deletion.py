@@ -52,7 +52,8 @@ def deletion(
         ``auc`` (N,).
     """
     ranked = rank_inputs(forward_func, inputs, attributions, target, additional_forward_args,
-                         feature_mask, step, substrate, softmax, most_relevant_first=True)
+                         feature_mask, step, substrate, softmax, max_examples_per_batch,
+                         most_relevant_first=True)
     return progressive_curve(ranked.scored, ranked.features, ranked.feature_ranks,
                              moved=ranked.substrate, kept=ranked.inputs, step=ranked.step,
-                             known_end="first", max_examples_per_batch=max_examples_per_batch)
+                             known_end="first")

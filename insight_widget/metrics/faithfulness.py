@@ -91,7 +91,7 @@ def faithfulness_correlation(
             f"{size}."
         )
     reference = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
-    scored = score_function(forward_func, call, softmax)
+    scored = score_function(forward_func, call, softmax, n_subsets, max_examples_per_batch)
     n = call.num_examples
     device = call.inputs[0].device
     # One draw per subset keeps the subsets independent of the chunking (and memory at
@@ -104,7 +104,7 @@ def faithfulness_correlation(
         chosen.scatter_(2, subsets[start:stop], True)
         return compose(features.element_mask(chosen), reference, call.inputs)
 
-    perturbed = evaluate_variants(scored, build, n_subsets, max_examples_per_batch, "n_subsets")
+    perturbed = evaluate_variants(scored, build, n_subsets)
     drops = scored.original.unsqueeze(1) - perturbed
     feature_scores = features.scores(attributions_)
     sums = feature_scores.unsqueeze(0).expand(n_subsets, -1, -1).gather(2, subsets).sum(2).T

@@ -54,10 +54,11 @@ def monotonicity(
     """
     ranked = rank_inputs(forward_func, inputs, attributions, target, additional_forward_args,
                          feature_mask, step, 0 if baselines is None else baselines, softmax,
-                         most_relevant_first=False, substrate_name="baselines")
+                         max_examples_per_batch, most_relevant_first=False,
+                         substrate_name="baselines")
     result = progressive_curve(ranked.scored, ranked.features, ranked.feature_ranks,
                                moved=ranked.inputs, kept=ranked.substrate, step=ranked.step,
-                               known_end="last", max_examples_per_batch=max_examples_per_batch)
+                               known_end="last")
     rises = result.curve[:, 1:] >= result.curve[:, :-1]
     return MonotonicityResult(result.curve, result.fractions, rises.all(dim=1),
                               rises.to(result.curve.dtype).mean(dim=1))
