@@ -125,4 +125,19 @@ def test_render_in_the_jupyterlab_side_panel(jupyter_lab, lab_page, artifacts):
     # the side panel is narrow: the layout stacks
     assert "iw-narrow" in (panel_root.get_attribute("class") or "")
     page.screenshot(path=str(artifacts / "side-panel.png"))
+
+    # JupyterLab's dark theme: the widget follows its CSS variables
+    def background() -> list:
+        return page.evaluate("""() => getComputedStyle(document.querySelector(
+            '#jp-right-stack [data-testid="iw-root"]')).backgroundColor
+            .match(/\\d+/g).slice(0, 3).map(Number)""")
+
+    light = background()
+    page.evaluate("() => { window.jupyterapp.commands.execute('apputils:change-theme',"
+                  " {theme: 'JupyterLab Dark'}); }")
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+    page.wait_for_timeout(300)
+    dark = background()
+    assert sum(light) > 600 and sum(dark) < 200, (light, dark)
+    page.screenshot(path=str(artifacts / "side-panel-dark.png"))
     assert lab_page.errors == []
