@@ -42,7 +42,7 @@ class NeuronSelector:
         """The selected neuron value(s) per example, shape (N,) (or 0-d from a callable)."""
         if self.function is not None:
             value = self.function(tensors[0] if len(tensors) == 1 else tuple(tensors))
-            return _check_function_result(value, tensors[0].shape[0])
+            return _check_function_result(value, tensors[0])
         assert self.index is not None
         if len(tensors) != 1:
             raise ValueError(
@@ -57,8 +57,8 @@ class NeuronSelector:
             if not self.sums:
                 raise ValueError(
                     f"`neuron_selector` {self.index} leaves a block of shape "
-                    f"{tuple(selected.shape[1:])} of the layer output {tuple(layer.shape)} of "
-                    f"'{layer_name}'; give one index per non-batch dimension "
+                    f"{tuple(selected.shape[1:])} of '{layer_name}' (per-example shape "
+                    f"{tuple(layer.shape[1:])}); give one index per non-batch dimension "
                     f"({layer.dim() - 1}), or use slices to sum several neurons."
                 )
             selected = selected.reshape(selected.shape[0], -1).sum(1)
@@ -68,8 +68,8 @@ class NeuronSelector:
         assert self.index is not None
         if len(self.index) > layer.dim() - 1:
             raise ValueError(
-                f"`neuron_selector` {self.index} has {len(self.index)} indices but the output of "
-                f"'{layer_name}' has shape {tuple(layer.shape)} ({layer.dim() - 1} non-batch "
+                f"`neuron_selector` {self.index} has {len(self.index)} indices but '{layer_name}' "
+                f"has per-example shape {tuple(layer.shape[1:])} ({layer.dim() - 1} "
                 "dimensions)."
             )
         for dim, entry in enumerate(self.index, start=1):
@@ -77,20 +77,23 @@ class NeuronSelector:
             if isinstance(entry, int) and not -size <= entry < size:
                 raise ValueError(
                     f"`neuron_selector` index {entry} is out of range for dimension {dim} of "
-                    f"'{layer_name}' (shape {tuple(layer.shape)}, valid {-size}..{size - 1})."
+                    f"'{layer_name}' (per-example shape {tuple(layer.shape[1:])}, valid "
+                    f"{-size}..{size - 1})."
                 )
 
 
-def _check_function_result(value: Any, num_examples: int) -> Tensor:
+def _check_function_result(value: Any, layer: Tensor) -> Tensor:
     if not isinstance(value, Tensor):
         raise TypeError(
             f"a callable `neuron_selector` must return a torch.Tensor; got {describe(value)}."
         )
-    if value.dim() == 0 or (value.dim() == 1 and value.shape[0] == num_examples):
+    rows = layer.shape[0]
+    if value.dim() == 0 or (value.dim() == 1 and value.shape[0] == rows):
         return value
     raise ValueError(
-        "a callable `neuron_selector` must return one value per example, shape "
-        f"({num_examples},); got shape {tuple(value.shape)}."
+        "a callable `neuron_selector` must return one value per example (shape (batch,) for "
+        f"a layer tensor of shape (batch, ...)); got shape {tuple(value.shape)} from a layer "
+        f"tensor of shape {tuple(layer.shape)}."
     )
 
 

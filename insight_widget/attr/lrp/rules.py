@@ -130,18 +130,19 @@ class Alpha1_Beta0_Rule(PropagationRule):
 
 
 class IdentityRule(EpsilonRule):
-    """Relevance passes through unchanged: :math:`R_{in} = R_{out}` (for element-wise layers
-    whose input and output have the same shape)."""
+    """Relevance passes through unchanged: :math:`R_{in} = R_{out}`, for element-wise layers
+    (input and output of the same shape; a reshape such as ``nn.Flatten`` is allowed: the
+    relevance takes the input's shape)."""
 
     def input_relevance(self, inputs: Tensor, gradient: Tensor, output_relevance: Tensor
                         ) -> Tensor:
-        if output_relevance.shape != inputs.shape:
+        if output_relevance.numel() != inputs.numel():
             raise ValueError(
                 "IdentityRule passes relevance unchanged, so the layer's input and output must "
-                f"have the same shape; got input {tuple(inputs.shape)} and output "
+                f"have the same number of elements; got input {tuple(inputs.shape)} and output "
                 f"{tuple(output_relevance.shape)}."
             )
-        return output_relevance
+        return output_relevance.reshape(inputs.shape)
 
 
 class Addition_Module(nn.Module):
