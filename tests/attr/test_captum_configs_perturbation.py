@@ -10,6 +10,7 @@ float32 arrays to scikit-learn (under-determined fits amplify that rounding).
 import pytest
 
 from .captum_oracle import assert_same, config_cases, run_pair
+from .test_perturbation_real_models import one_thread  # noqa: F401  (module fixture)
 
 SAMPLED_TOLERANCE = {"KernelShap": (1e-4, 1e-5)}
 # Captum's conv config with Shapley sampling runs 25 x 100 one-row forwards on Captum's side;
