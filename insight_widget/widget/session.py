@@ -166,14 +166,21 @@ class ComputeSession:
                 self._cache.popitem(last=False)
         return outcome.wire
 
-    def _settings(self, payload: Dict[str, Any]) -> Settings:
+    def _settings(self, payload: Dict[str, Any]) -> Tuple[Settings, Optional[Settings]]:
+        """The settings of a request, and those of the method compared side by side (same
+        baselines and modalities, its own arguments), if any."""
         chosen = payload.get("settings") or {}
         viz = self.visualizer
         settings = viz.make_settings(chosen.get("method", viz._config["attribution_method"]),
                                      chosen.get("arguments"), chosen.get("baselines"),
                                      chosen.get("active"))
+        compare = None
+        other = chosen.get("compare") or None
+        if other:
+            compare = viz.make_settings(other.get("method"), other.get("arguments"),
+                                        chosen.get("baselines"), chosen.get("active"))
         self.settings = settings
-        return settings
+        return settings, compare
 
     @staticmethod
     def describe_settings(settings: Settings) -> Dict[str, Any]:
@@ -184,11 +191,26 @@ class ComputeSession:
         viz = self.visualizer
         return {"id": example.id, "position": example.position, "label": example.label,
                 "inputs": [f.encode_input(raw) for f, raw in zip(viz.features, example.raw)],
-                "predictions": example.predictions, "models": []}
+                "predictions": example.predictions, "models": [], "compare": []}
+
+    def _pair(self, job: Job, example: PreparedExample, model_index: int, settings: Settings,
+              compare: Optional[Settings], target: Any, start: float, span: float
+              ) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
+        """The result of the chosen method and, when comparing, of the second method for the
+        same target."""
+        share = span / 2 if compare else span
+        result = self._attribute(job, example, model_index, settings, target, start, share)
+        if compare is None:
+            return result, None
+        other_target = result["target"] if result["target"] is not None else target
+        second = self._attribute(job, example, model_index, compare,
+                                 other_target if compare.method.target else None,
+                                 start + share, share)
+        return result, second
 
     def _run_fetch(self, job: Job) -> None:
         payload = job.payload
-        settings = self._settings(payload)
+        settings, compare = self._settings(payload)
         filters = payload.get("filters") or {}
         self.emit({"type": "fetch_started", "id": job.id,
                    "settings": self.describe_settings(settings)})
@@ -206,9 +228,11 @@ class ComputeSession:
             wire = self._encode_example(example)
             for m in range(models):
                 span = 1.0 / (count * models)
-                wire["models"].append(self._attribute(
-                    job, example, m, settings, viz.default_target(example, m),
-                    (k * models + m) * span, span))
+                result, second = self._pair(job, example, m, settings, compare,
+                                            viz.default_target(example, m),
+                                            (k * models + m) * span, span)
+                wire["models"].append(result)
+                wire["compare"].append(second)
             self.examples = [*self.examples, wire]
             self.emit({"type": "example", "id": job.id, "example": wire})
         state = job.stop_reason if job.stopped.is_set() else "complete"
@@ -216,7 +240,7 @@ class ComputeSession:
                    scanned=found.scanned, found=count, dataset_end=found.dataset_end)
 
     def _run_recompute(self, job: Job) -> None:
-        settings = self._settings(job.payload)
+        settings, compare = self._settings(job.payload)
         models = len(self.visualizer.models)
         total = max(1, len(self.examples) * models)
         for k, wire in enumerate(list(self.examples)):
@@ -225,39 +249,43 @@ class ComputeSession:
                 if job.stopped.is_set():
                     raise AttributionCancelled(job.stop_reason or "cancelled")
                 old = wire["models"][m] if m < len(wire["models"]) else {}
-                target = old.get("target", "default") if settings.method.target else None
-                if target is None and settings.method.target:
+                # keep the class the user chose for this example, if the method takes one
+                target = old.get("target")
+                if target is None:
                     target = "default"
-                result = self._attribute(job, example, m, settings, target,
-                                         (k * models + m) / total, 1 / total)
-                self._store_result(wire["id"], m, result)
-                self.emit({"type": "result", "id": job.id, "example": wire["id"], "model": m,
-                           "result": result})
+                result, second = self._pair(job, example, m, settings, compare, target,
+                                            (k * models + m) / total, 1 / total)
+                self._send_result(job, wire["id"], m, result, second)
         self._done(job, "complete")
 
     def _run_attribute(self, job: Job) -> None:
         payload = job.payload
-        settings = self._settings(payload)
+        settings, compare = self._settings(payload)
         example = self.visualizer.example(int(payload["example"]))
         model_index = int(payload["model"])
         if not 0 <= model_index < len(self.visualizer.models):
             raise ValueError(f"`model` must be in [0, {len(self.visualizer.models)}); "
                              f"got {model_index}.")
-        result = self._attribute(job, example, model_index, settings, payload.get("target"),
-                                 0.0, 1.0)
-        self._store_result(example.id, model_index, result)
-        self.emit({"type": "result", "id": job.id, "example": example.id, "model": model_index,
-                   "result": result})
+        result, second = self._pair(job, example, model_index, settings, compare,
+                                    payload.get("target"), 0.0, 1.0)
+        self._send_result(job, example.id, model_index, result, second)
         self._done(job, "complete")
 
-    def _store_result(self, example_id: int, model_index: int, result: Dict[str, Any]) -> None:
+    def _send_result(self, job: Job, example_id: int, model_index: int,
+                     result: Dict[str, Any], second: Optional[Dict[str, Any]]) -> None:
         updated = []
         for wire in self.examples:
             if wire["id"] == example_id:
                 models = list(wire["models"])
+                compared = list(wire.get("compare") or [])
                 while len(models) <= model_index:
                     models.append({})
+                while len(compared) < len(models):
+                    compared.append(None)
                 models[model_index] = result
-                wire = {**wire, "models": models}
+                compared[model_index] = second
+                wire = {**wire, "models": models, "compare": compared}
             updated.append(wire)
         self.examples = updated
+        self.emit({"type": "result", "id": job.id, "example": example_id, "model": model_index,
+                   "result": result, "compare": second})

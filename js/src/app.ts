@@ -34,6 +34,7 @@ export class App {
   private filters: Filters;
   private display: DisplayOptions = { ...DEFAULT_DISPLAY };
   private pending = new Map<string, unknown>();
+  private compare = "";
   private views: PlacedView[] = [];
   private cleanups: (() => void)[] = [];
   private argsBox = element("div", "iw-args-box");
@@ -55,6 +56,7 @@ export class App {
       active: this.spec.features.map((_, i) => saved.active?.[i] ?? true),
     };
     this.argumentsByMethod[method] = this.settings.arguments;
+    this.compare = this.methodNamed(saved.compare?.method)?.name ?? "";
     this.shown = this.spec.features.map((f) => f.type !== "empty");
     this.filters = {
       prediction: saved.filters?.prediction ?? "all",
@@ -124,7 +126,14 @@ export class App {
       this.renderArguments();
       this.recompute();
     });
-    box.append(labelled("method", picker), this.argsBox);
+    const compare = select(
+      [{ value: "", label: "none" }, ...this.spec.methods.map((m) => ({ value: m.name, label: m.name }))],
+      this.compare, "iw-compare");
+    compare.addEventListener("change", () => {
+      this.compare = compare.value;
+      this.recompute();
+    });
+    box.append(labelled("method", picker), labelled("compare with", compare, "a second method shown side by side (its arguments: as last set, else defaults)"), this.argsBox);
     this.renderArguments();
     return box;
   }
@@ -291,6 +300,7 @@ export class App {
       arguments: { ...this.settings.arguments },
       baselines: [...this.settings.baselines],
       active: [...this.settings.active],
+      compare: this.compare ? { method: this.compare, arguments: { ...(this.argumentsByMethod[this.compare] ?? {}) } } : null,
     };
   }
 

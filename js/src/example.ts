@@ -181,9 +181,25 @@ export function exampleCard(example: Example, context: CardContext): { el: HTMLE
     }
     row.append(side);
     const body = element("div", "iw-features");
-    for (const view of featureViews(example, result, context)) {
-      body.append(view.el);
-      views.push(view);
+    const second = example.compare?.[m] ?? null;
+    const blocks: [ModelResult | undefined, string][] = [[result, result?.method ?? ""]];
+    if (second) blocks.push([second, second.method]);
+    for (const [shown, method] of blocks) {
+      const block = element("div", "iw-method-block");
+      if (second) block.append(element("div", "iw-method-name", method));
+      if (shown === second && second) {
+        const notes = [second.delta != null ? `δ ${formatNumber(second.delta)}` : "", second.error ?? ""].filter(Boolean);
+        if (second.error) {
+          const error = element("div", "iw-error", second.error);
+          error.dataset.testid = "iw-error";
+          block.append(error);
+        } else if (notes.length) block.append(element("div", "iw-meta", notes.join(" ")));
+      }
+      for (const view of featureViews(example, shown, context)) {
+        block.append(view.el);
+        views.push(view);
+      }
+      body.append(block);
     }
     row.append(body);
     rows.append(row);

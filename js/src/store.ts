@@ -60,7 +60,7 @@ export class Store {
         return true;
       }
       case "result":
-        return this.setResult(message.example, message.model, message.result);
+        return this.setResult(message.example, message.model, message.result, message.compare ?? null);
       case "progress":
         this.progress = { id: message.id, fraction: message.fraction, label: message.label ?? "" };
         this.running.add(message.id);
@@ -77,14 +77,17 @@ export class Store {
     return false;
   }
 
-  setResult(exampleId: number, model: number, result: ModelResult): boolean {
+  setResult(exampleId: number, model: number, result: ModelResult, second: ModelResult | null = null): boolean {
     const index = this.examples.findIndex((e) => e.id === exampleId);
     if (index < 0) return false;
     const old = this.examples[index];
-    if (old.models[model] === result) return false;
+    if (old.models[model] === result && (old.compare?.[model] ?? null) === second) return false;
     const models = old.models.slice();
     models[model] = result;
-    this.examples = this.examples.map((e, i) => (i === index ? { ...old, models } : e));
+    const compare = (old.compare ?? []).slice();
+    while (compare.length < models.length) compare.push(null);
+    compare[model] = second;
+    this.examples = this.examples.map((e, i) => (i === index ? { ...old, models, compare } : e));
     this.emit("examples");
     return true;
   }

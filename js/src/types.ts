@@ -86,6 +86,8 @@ export interface Example {
   inputs: FeatureInput[];
   predictions: Prediction[][];
   models: ModelResult[];
+  /** the method compared side by side, per model (null entries when not comparing) */
+  compare?: (ModelResult | null)[];
 }
 
 export interface Settings {
@@ -93,6 +95,7 @@ export interface Settings {
   arguments: Record<string, unknown>;
   baselines: string[];
   active: boolean[];
+  compare?: { method: string; arguments: Record<string, unknown> } | null;
 }
 
 export interface Filters {

@@ -184,3 +184,27 @@ describe("re-colour timing", () => {
     expect(times[2]).toBeLessThan(50);
   });
 });
+
+describe("methods side by side", () => {
+  it("asks for a second method and draws both, sharing one scale when normalisation is shared", () => {
+    const { model, el } = setup({ examples: [imageExample(0)] });
+    const compare = q(el, "iw-compare") as HTMLSelectElement;
+    compare.value = "Saliency";
+    compare.dispatchEvent(new Event("change"));
+    const request = model.sent.at(-1);
+    expect(request).toMatchObject({ type: "recompute", settings: { method: "Integrated Gradients", compare: { method: "Saliency", arguments: {} } } });
+    const second = { ...imageExample(0).models[0], method: "Saliency", attribution: [float32([0, 0, 0, 4], [2, 2])], delta: null };
+    model.reply({ type: "result", id: request.id, example: 0, model: 0, result: imageExample(0).models[0], compare: second, buffer_paths: [] });
+    const canvases = el.querySelectorAll<HTMLCanvasElement>('[data-testid="iw-attribution"]');
+    expect(canvases.length).toBe(2);
+    expect(Array.from(el.querySelectorAll(".iw-method-name")).map((n) => n.textContent)).toEqual(["Integrated Gradients", "Saliency"]);
+    const normalize = q(el, "iw-normalize") as HTMLSelectElement;
+    normalize.value = "shared";
+    normalize.dispatchEvent(new Event("change"));
+    const legends = Array.from(el.querySelectorAll(".iw-legend-high")).map((n) => n.textContent);
+    expect(legends).toEqual(["4.000", "4.000"]); // one scale across both methods
+    compare.value = "";
+    compare.dispatchEvent(new Event("change"));
+    expect(model.sent.at(-1).settings.compare).toBeNull();
+  });
+});

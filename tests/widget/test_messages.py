@@ -216,3 +216,23 @@ def test_closing_the_widget_ends_its_worker_thread(cifar_driver: Driver):
     cifar_driver.widget.close()
     thread.join(5)
     assert not thread.is_alive()
+
+
+def test_a_second_method_is_computed_side_by_side_for_the_same_target(cifar_driver: Driver):
+    settings = {"method": "Integrated Gradients",
+                "compare": {"method": "Saliency", "arguments": {"abs": False}}}
+    cifar_driver.request("fetch", settings=settings, filters={"num_examples": 2})
+    for example in cifar_driver.widget.examples:
+        (main,), (second,) = example["models"], example["compare"]
+        assert main["method"] == "Integrated Gradients" and second["method"] == "Saliency"
+        assert second["target"] == main["target"]
+        assert (decode_tensor(second["attribution"][0]) < 0).any()  # abs=False was used
+    first = cifar_driver.widget.examples[0]
+    other = first["predictions"][0][2]["index"]
+    request = cifar_driver.request("attribute", example=first["id"], model=0, target=other,
+                                   settings=settings)
+    (reply,) = cifar_driver.replies(request, "result")
+    assert reply["result"]["target"] == other and reply["compare"]["target"] == other
+    cifar_driver.request("recompute", settings={"method": "Integrated Gradients"})
+    assert cifar_driver.widget.examples[0]["compare"] == [None]
+    assert cifar_driver.widget.examples[0]["models"][0]["target"] == other

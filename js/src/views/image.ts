@@ -142,6 +142,7 @@ export function imageView(picture: Picture | null, map: Float32Array | null, map
   const height = picture?.height ?? mapShape?.[0] ?? 1;
   if (picture) {
     const { figure, canvas } = canvasFor(width, height, "iw-original", "Original");
+    figure.classList.add("iw-original");
     put(canvas, pictureToRGBA(picture));
     el.append(figure);
   }
