@@ -236,3 +236,35 @@ def test_a_second_method_is_computed_side_by_side_for_the_same_target(cifar_driv
     cifar_driver.request("recompute", settings={"method": "Integrated Gradients"})
     assert cifar_driver.widget.examples[0]["compare"] == [None]
     assert cifar_driver.widget.examples[0]["models"][0]["target"] == other
+
+
+def test_layer_integrated_gradients_on_token_ids_gives_one_score_per_token():
+    from insight_widget import Batch, TextFeature
+
+    class Reviews(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = torch.nn.Embedding(30, 8)
+            self.fc = torch.nn.Linear(8, 2)
+
+        def forward(self, ids):
+            return self.fc(self.embedding(ids).mean(1))
+
+    words = [f"t{i}" for i in range(30)]
+    ids = torch.randint(1, 30, (3, 6), generator=torch.Generator().manual_seed(3))
+    viz = AttributionVisualizer(
+        seeded(Reviews()), ["bad", "good"],
+        TextFeature("Review", baseline_transforms=None, input_transforms=None,
+                    visualization_transform=lambda x: [words[int(i)] for i in x.reshape(-1)]),
+        [Batch(ids, torch.tensor([0, 1, 1]))])
+    names = [m.name for m in viz.methods]
+    assert "Integrated Gradients" not in names  # ids are not differentiable
+    driver = Driver(viz)
+    request = driver.request("fetch", settings={"method": "Layer Integrated Gradients",
+                                                "arguments": {"layer": ["embedding"]}},
+                             filters={"num_examples": 1})
+    assert driver.done(request)["state"] == "complete"
+    example = driver.widget.examples[0]
+    layer = example["models"][0]["layer"]
+    assert layer["kind"] == "sequence" and layer["name"] == "embedding"
+    assert layer["values"]["shape"] == [6] == [len(example["inputs"][0]["tokens"])]
