@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..attr._utils.batching import ChunkPlanner, get_memory_budget, items_per_chunk
+from ..attr._utils.batching import ChunkPlanner, get_memory_budget, items_per_chunk, row_bytes
 from ..attr._utils.perturbation import (
     EvaluationPlan,
     RowEvaluator,
@@ -62,6 +62,18 @@ def plan_chunks(
         size = rows
     return ChunkPlanner(n, num_examples, internal_batch_size=size,
                         argument="max_examples_per_batch")
+
+
+def needs_measurement(inputs: Tuple[Tensor, ...], n_items: int,
+                      max_examples_per_batch: Optional[int]) -> bool:
+    """Whether :func:`plan_chunks` needs the measured activation size: only when no
+    ``max_examples_per_batch`` is given and the planner's input-size guess does not already
+    put all ``n_items x N`` rows in one pass."""
+    if max_examples_per_batch is not None:
+        return False
+    n = inputs[0].shape[0]
+    guess = ChunkPlanner(n_items, n, input_row_bytes=row_bytes(inputs))
+    return guess.chunk_items < n_items
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from ..attr._utils.inputs import (
     format_inputs,
     restore_format,
 )
-from ..attr._utils.prepare import prepare_call
+from ..attr._utils.perturbation import stacking_is_safe
+from ..attr._utils.prepare import PreparedCall, prepare_call
 from ..attr._utils.progress import report_progress
 from ..attr._utils.validation import check_bool, check_callable, describe
-from ._batches import plan_chunks
+from ._batches import needs_measurement, plan_chunks
 from ._samples import accepts_second_argument, expand_per_example, repeat_examples
 from ._shapes import check_same_shapes, one_value_per_row
 
@@ -99,7 +100,8 @@ def infidelity(
     k = ``max_examples_per_batch // N``), and ``(inputs, baselines)`` when baselines are given,
     so a seeded run draws the same perturbations as Captum. Unlike Captum, the perturbed
     forwards run under ``torch.no_grad()``, the unperturbed output is computed once (not once
-    per chunk), a ``perturb_func`` taking one argument also works with baselines, and
+    per chunk; for models whose rows are independent, within the first chunk's pass), a
+    ``perturb_func`` taking one argument also works with baselines, and
     perturbations broadcastable to the input rows are accepted.
 
     Args:
@@ -134,11 +136,16 @@ def infidelity(
     pass_baselines = baselines is not None and accepts_second_argument(perturb_func)
 
     with torch.no_grad():
-        with ActivationMeter(module_of(forward_func), n) as meter:
-            original = one_value_per_row(
-                run_forward(forward_func, call.inputs, call.target, call.args), n, "forward_func")
-        plan = plan_chunks(n_perturb_samples, n, max_examples_per_batch,
-                             meter.largest_row_bytes)
+        original, measured = None, 0
+        merge = stacking_is_safe(forward_func)
+        if not merge or needs_measurement(call.inputs, n_perturb_samples,
+                                          max_examples_per_batch):
+            with ActivationMeter(module_of(forward_func), n) as meter:
+                original = one_value_per_row(
+                    run_forward(forward_func, call.inputs, call.target, call.args), n,
+                    "forward_func")
+            measured = meter.largest_row_bytes
+        plan = plan_chunks(n_perturb_samples, n, max_examples_per_batch, measured)
         dots, drops = [], []
         for start, stop in plan:
             k = stop - start
@@ -147,14 +154,21 @@ def infidelity(
             returned = (perturb_func(given, expand_per_example(baselines, n, k))
                         if pass_baselines else perturb_func(given))
             perturbations, perturbed = _split_perturbation(returned, repeated)
-            outputs = one_value_per_row(
-                run_forward(forward_func, perturbed, call.target.repeat_interleave(k),
-                            expand_additional_forward_args(call.args, k, "repeat_interleave")),
-                n * k, "forward_func")
+            if original is None and (max_examples_per_batch is None
+                                     or n * (k + 1) <= max_examples_per_batch):
+                # Rows are independent: the unperturbed examples ride along with the first
+                # chunk (one forward pass fewer than Captum's, same numbers).
+                outputs = _forward(forward_func, call, _with_originals(call.inputs, perturbed, k),
+                                   k + 1).reshape(n, k + 1)
+                original, outputs = outputs[:, 0], outputs[:, 1:]
+            else:
+                if original is None:
+                    original = _forward(forward_func, call, call.inputs, 1)
+                outputs = _forward(forward_func, call, perturbed, k).reshape(n, k)
             dot = sum((p.reshape(n, k, -1) * a).sum(-1)
                       for p, a in zip(perturbations, flat_attributions))
             dots.append(dot)
-            drops.append(original.unsqueeze(1) - outputs.reshape(n, k))
+            drops.append(original.unsqueeze(1) - outputs)
             report_progress(stop, plan.n_items)
     dot = torch.cat(dots, dim=1)
     drop = torch.cat(drops, dim=1)
@@ -165,6 +179,25 @@ def infidelity(
         beta = torch.where(denominator == 0, torch.zeros_like(numerator), numerator / safe)
         dot = dot * beta.unsqueeze(1)
     return ((dot - drop) ** 2).mean(dim=1)
+
+
+def _forward(forward_func: Callable[..., Tensor], call: PreparedCall,
+             rows: Tuple[Tensor, ...], copies: int) -> Tensor:
+    """Targeted outputs of ``copies`` example-major copies of every example, shape (rows,)."""
+    output = run_forward(forward_func, rows, call.target.repeat_interleave(copies),
+                         expand_additional_forward_args(call.args, copies, "repeat_interleave"))
+    return one_value_per_row(output, call.num_examples * copies, "forward_func")
+
+
+def _with_originals(inputs: Tuple[Tensor, ...], perturbed: Tuple[Tensor, ...], k: int
+                    ) -> Tuple[Tensor, ...]:
+    """Example-major rows with k + 1 copies per example: the example, then its k perturbations."""
+    rows = []
+    for x, p in zip(inputs, perturbed):
+        n = x.shape[0]
+        joined = torch.cat([x.unsqueeze(1), p.reshape(n, k, *x.shape[1:])], dim=1)
+        rows.append(joined.reshape(n * (k + 1), *x.shape[1:]))
+    return tuple(rows)
 
 
 def _split_perturbation(returned: Any, rows: Tuple[Tensor, ...]
