@@ -24,6 +24,7 @@ DataLoader round trip).
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import Any, Optional, Tuple
 
@@ -160,13 +161,13 @@ def _coordinate_descent(x: Tensor, y: Tensor, w: Tensor, alpha: float, max_iter:
         for j in range(m):
             if curvature[j] == 0:
                 continue
-            old = beta[j]
-            rho = (w * x[:, j] * residual).sum() + curvature[j] * old
-            new = torch.sign(rho) * torch.clamp(rho.abs() - threshold, min=0.0) / curvature[j]
+            old = float(beta[j])
+            rho = float((w * x[:, j] * residual).sum()) + float(curvature[j]) * old
+            new = math.copysign(max(abs(rho) - threshold, 0.0), rho) / float(curvature[j])
             if new != old:
                 residual -= x[:, j] * (new - old)
                 beta[j] = new
-                largest_change = max(largest_change, abs(float(new - old)))
+                largest_change = max(largest_change, abs(new - old))
         if largest_change <= tol:
             break
     return beta
