@@ -6,9 +6,9 @@ Traits (survive re-render, extra views, saved widget state, HTML export):
     settings  the last settings used, so a new view opens with the same choices
     status    the last finished request (state, message, dataset end)
 
-Custom messages from the front end: ``{"type": "fetch"|"recompute"|"attribute"|"cancel",
-"id": ...}``. Replies carry the request id: "fetch_started", "progress", "example", "result",
-"done" (bytes moved into binary buffers, with ``buffer_paths``).
+Custom messages from the front end: ``{"type": "fetch"|"recompute"|"attribute"|"cancel"|
+"export", "id": ...}``. Replies carry the request id: "fetch_started", "progress", "example",
+"result", "done", "export" (bytes moved into binary buffers, with ``buffer_paths``).
 
 Streamed examples are sent once, as messages; the ``examples`` trait is then updated on the
 Python side *without* re-sending it (the front end applies the same update to its copy of the
@@ -93,6 +93,8 @@ class VisualizerWidget(anywidget.AnyWidget):
                                      "filters": content.get("filters", self.settings.get(
                                          "filters", {}))}
                 self.session.submit(kind, request_id, content)
+            elif kind == "export":
+                self._emit({"type": "export", "id": request_id, "html": self.to_html()})
             else:
                 raise ValueError(f"unknown message type {kind!r}")
         except Exception as error:

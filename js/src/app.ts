@@ -9,6 +9,15 @@ import { receive, storeFor, type Store } from "./store";
 import type { DisplayOptions, Filters, MethodSchema, Settings, Spec, WidgetModel } from "./types";
 import { element } from "./views/view";
 
+function download(text: string, name: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type: "text/html" }));
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  link.click();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
 let requestCounter = 0;
 function requestId(): string {
   requestCounter += 1;
@@ -34,6 +43,7 @@ export class App {
   private filters: Filters;
   private display: DisplayOptions = { ...DEFAULT_DISPLAY };
   private pending = new Map<string, unknown>();
+  private exports = new Set<string>();
   private compare = "";
   private views: PlacedView[] = [];
   private cleanups: (() => void)[] = [];
@@ -85,11 +95,20 @@ export class App {
     controls.append(this.methodSection(), this.inputsSection(), this.examplesSection(), this.displaySection());
     this.progressBar.dataset.testid = "iw-progress";
     this.progressBar.max = 1;
+    const save = button("Save HTML", "iw-export", "iw-button iw-secondary iw-export");
+    save.title = "download a self-contained page of what is shown (re-colouring works offline)";
+    save.addEventListener("click", () => {
+      const id = requestId();
+      this.exports.add(id);
+      this.model.send({ type: "export", id });
+    });
     const cancel = button("Cancel", "iw-cancel", "iw-button iw-secondary");
     cancel.addEventListener("click", () => this.model.send({ type: "cancel", id: requestId() }));
     this.progressBox.append(this.progressBar, this.progressLabel, cancel);
     this.statusBox.dataset.testid = "iw-status";
-    this.root.append(controls, this.progressBox, this.statusBox, this.examplesBox);
+    const bar = element("div", "iw-bar-row");
+    bar.append(this.statusBox, save);
+    this.root.append(controls, this.progressBox, bar, this.examplesBox);
     if (this.model.static) this.root.classList.add("iw-static");
     this.renderProgress();
     this.renderStatus();
@@ -266,7 +285,14 @@ export class App {
 
   // -- kernel traffic ---------------------------------------------------------------------------
   private listen(): void {
-    const onMessage = (content: any, buffers: (DataView | ArrayBuffer)[]) => receive(this.model, this.store, content, buffers);
+    const onMessage = (content: any, buffers: (DataView | ArrayBuffer)[]) => {
+      if (content?.type === "export") {
+        // only the view that asked downloads the page
+        if (this.exports.delete(content.id)) download(content.html, "insight_widget.html");
+        return;
+      }
+      receive(this.model, this.store, content, buffers);
+    };
     this.model.on("msg:custom", onMessage);
     const onSpec = () => {
       this.spec = this.model.get("spec");

@@ -208,3 +208,24 @@ describe("methods side by side", () => {
     expect(model.sent.at(-1).settings.compare).toBeNull();
   });
 });
+
+describe("export", () => {
+  it("asks the kernel for the page and downloads it only in the view that asked", () => {
+    const { model, el } = setup();
+    q(el, "iw-export").click();
+    const request = model.sent.at(-1);
+    expect(request.type).toBe("export");
+    const clicks: string[] = [];
+    const original = HTMLAnchorElement.prototype.click;
+    HTMLAnchorElement.prototype.click = function (this: HTMLAnchorElement) {
+      clicks.push(this.download);
+    };
+    try {
+      model.reply({ type: "export", id: "someone-else", html: "<p>x</p>" });
+      model.reply({ type: "export", id: request.id, html: "<p>x</p>" });
+    } finally {
+      HTMLAnchorElement.prototype.click = original;
+    }
+    expect(clicks).toEqual(["insight_widget.html"]);
+  });
+});

@@ -85,3 +85,12 @@ def test_serve_answers_requests_over_http_like_the_insights_server(capsys):
         assert "$bytes" in json.dumps(example["example"]["inputs"][0]["original"])
     finally:
         visualizer._server.stop()
+
+
+def test_the_export_request_replies_with_the_page():
+    driver = Driver(make_cifar_visualizer())
+    driver.request("fetch", filters={"num_examples": 1})
+    request = driver.request("export")
+    (reply,) = driver.replies(request, "export")
+    assert reply["html"].startswith("<!doctype html>") and 'id="insight-widget-state"' in \
+        reply["html"]
