@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..attr._utils.progress import attribution_progress
+from ..attr._utils.progress import AttributionCancelled, attribution_progress
 from .features import BaseFeature
 from .registry import MethodSpec, find_method
 from .wire import encode_tensor
@@ -247,11 +247,9 @@ class AttributionRunner:
                                 "error": None}
         try:
             outcome = self._run(example, model_index, settings, target, progress, wire)
+        except AttributionCancelled:
+            raise
         except Exception as error:  # shown next to the example; the widget keeps working
-            from ..attr._utils.progress import AttributionCancelled
-
-            if isinstance(error, AttributionCancelled):
-                raise
             wire["error"] = f"{type(error).__name__}: {error}"
             outcome = Outcome(wire)
         wire["seconds"] = round(time.perf_counter() - started, 4)

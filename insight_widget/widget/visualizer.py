@@ -10,6 +10,7 @@ through :class:`~insight_widget.widget.attribution.AttributionRunner`. The widge
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
@@ -339,7 +340,7 @@ class AttributionVisualizer:
         for spec in self.methods:
             cls = spec.resolve()
             has_delta = bool(cls is not None and "return_convergence_delta" in
-                             __import__("inspect").signature(cls.attribute).parameters)
+                             inspect.signature(cls.attribute).parameters)
             methods.append(spec.schema(has_delta))
         return {
             "classes": list(self.classes),
