@@ -7,8 +7,9 @@ import torch
 from .captum_oracle import assert_same, assert_same_delta, config_cases, run_pair
 
 LAYER = ["LayerActivation", "LayerGradientXActivation", "LayerGradCam", "InternalInfluence",
-         "LayerConductance", "LayerIntegratedGradients", "LayerLRP"]
-NEURON = ["NeuronGradient", "NeuronIntegratedGradients", "NeuronConductance"]
+         "LayerConductance", "LayerIntegratedGradients", "LayerLRP", "LayerFeatureAblation"]
+NEURON = ["NeuronGradient", "NeuronIntegratedGradients", "NeuronConductance",
+          "NeuronFeatureAblation"]
 WITH_DELTA = ["LayerConductance", "LayerIntegratedGradients", "LRP", "LayerLRP"]
 
 

@@ -37,11 +37,14 @@ LAYER_METHODS = [
     ("InternalInfluence", {"target": 0, "n_steps": 2}),
     ("LayerConductance", {"target": 0, "n_steps": 2}),
     ("LayerIntegratedGradients", {"target": 0, "n_steps": 2}),
+    ("LayerFeatureAblation", {"target": 0}),
+    ("LayerFeaturePermutation", {"target": 0}),
 ]
 NEURON_METHODS = [
     ("NeuronGradient", {}),
     ("NeuronIntegratedGradients", {"n_steps": 2}),
     ("NeuronConductance", {"target": 0, "n_steps": 2}),
+    ("NeuronFeatureAblation", {}),
 ]
 ALL = [pytest.param(name, kwargs, False, id=name) for name, kwargs in LAYER_METHODS] + [
     pytest.param(name, kwargs, True, id=name) for name, kwargs in NEURON_METHODS]

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from .forward import as_output_tensor, check_one_value_per_example, module_of
 from .hooks import HookSet, module_name, resolve_modules
-from .inputs import forward_arguments
+from .inputs import expand_additional_forward_args, forward_arguments
 from .neuron_selector import NeuronSelector
 from .target import Target
 from .validation import describe
@@ -395,6 +395,59 @@ def neuron_gradients(
             output_gradient)
 
 
+def layer_replacing_evaluator(
+    forward_func: Callable[..., Any],
+    layers: Sequence[nn.Module],
+    tensors_per_layer: Sequence[int],
+    inputs: Tuple[Tensor, ...],
+    target: Target,
+    args: Optional[Tuple[Any, ...]],
+    attribute_to_layer_input: bool = False,
+    device_ids: Optional[List[int]] = None,
+) -> Callable[[Tuple[Tensor, ...], int], Tensor]:
+    """A perturbation-engine row evaluator for layer values: ``evaluate(rows, copies)`` runs
+    the model on ``inputs`` repeated ``copies`` times (copy-major) with the layers' tensors
+    replaced by ``rows`` (all layers' tensors flattened in layer order, ``tensors_per_layer``
+    of them per layer) and returns the targeted output. Used by layer ablation and
+    permutation."""
+
+    def evaluate(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
+        replacements, start = [], 0
+        for count in tensors_per_layer:
+            replacements.append(tuple(rows[start:start + count]))
+            start += count
+        repeated = tuple(x.repeat(copies, *([1] * (x.dim() - 1))) for x in inputs)
+        result = run_with_layers(forward_func, layers, repeated,
+                                 expand_additional_forward_args(args, copies),
+                                 attribute_to_layer_input, device_ids,
+                                 replacements=replacements)
+        return target.repeat(copies).select(result.output)
+
+    return evaluate
+
+
+def neuron_evaluator(
+    forward_func: Callable[..., Any],
+    layer: nn.Module,
+    selector: NeuronSelector,
+    args: Optional[Tuple[Any, ...]],
+    attribute_to_neuron_input: bool = False,
+    device_ids: Optional[List[int]] = None,
+) -> Callable[[Tuple[Tensor, ...], int], Tensor]:
+    """A perturbation-engine row evaluator whose "output" is the selected neuron: runs the
+    model on ``rows`` (perturbed inputs, ``copies`` stacked copies) and returns the neuron's
+    value per row (Neuron Feature Ablation)."""
+    name = module_name(module_of(forward_func), layer)
+
+    def evaluate(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
+        result = run_with_layers(forward_func, [layer], rows,
+                                 expand_additional_forward_args(args, copies),
+                                 attribute_to_neuron_input, device_ids)
+        return selector.select(concat_devices(result.per_device[0]), name)
+
+    return evaluate
+
+
 def flatten_records(records: Sequence[LayerRecord]) -> Tuple[Tensor, ...]:
     """All tensors of several layer records in one tuple (layer by layer)."""
     return tuple(t for record in records for t in record.tensors)
@@ -428,7 +481,9 @@ __all__ = [
     "format_layer_result",
     "layer_activations",
     "layer_gradients",
+    "layer_replacing_evaluator",
     "layers_as_list",
+    "neuron_evaluator",
     "neuron_gradients",
     "resolve_device_ids",
     "run_with_layers",
