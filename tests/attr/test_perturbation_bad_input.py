@@ -32,7 +32,7 @@ def test_feature_mask_of_the_wrong_shape_is_rejected(name):
 
 
 def test_feature_mask_with_a_batch_dimension_that_is_neither_one_nor_n_is_rejected():
-    with pytest.raises(ValueError, match="first dimension 1 .* or 2"):
+    with pytest.raises(ValueError, match=r"first dimension 1 .* or 2"):
         ia.FeatureAblation(linear).attribute(X, feature_mask=torch.zeros(3, 3, dtype=torch.long))
 
 

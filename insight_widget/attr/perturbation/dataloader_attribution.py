@@ -26,6 +26,17 @@ ATTRIBUTED, FORWARDED, EXCLUDED = 0, 1, 2
 SUPPORTED_METHODS = (FeatureAblation, FeaturePermutation, Occlusion, ShapleyValueSampling, Lime)
 
 
+def _own_random_stream() -> Any:
+    """Traverse the DataLoader without touching the global random stream.
+
+    Iterating a DataLoader draws from the global generator (worker seeds, shuffling); inside
+    this block those draws do not advance it, so the wrapped method's own draws (orders,
+    samples, permutations) do not depend on how many traversals the batching needs, and every
+    traversal of a shuffling DataLoader sees the same order.
+    """
+    return torch.random.fork_rng(devices=[])
+
+
 def _concatenate(accum: Optional[Tensor], output: Tensor, _inputs: Any) -> Tensor:
     """Default ``reduce``: the outputs of all batches, concatenated along dim 0."""
     output = output.reshape(1) if output.dim() == 0 else output
@@ -61,10 +72,11 @@ class _DatasetMetric:
     def __call__(self, *presence: Tensor) -> Tensor:
         copies = presence[0].shape[0]
         accumulated: List[Any] = [None] * copies
-        for batch in self.dataloader:
-            batch = batch if isinstance(batch, (tuple, list)) else (batch,)
-            for j, output in self._outputs(batch, presence):
-                accumulated[j] = self.reduce(accumulated[j], output, batch)
+        with _own_random_stream():
+            for batch in self.dataloader:
+                batch = batch if isinstance(batch, (tuple, list)) else (batch,)
+                for j, output in self._outputs(batch, presence):
+                    accumulated[j] = self.reduce(accumulated[j], output, batch)
         metrics = [self.to_metric(a) if self.to_metric is not None else a for a in accumulated]
         return torch.stack([as_output_tensor(m) for m in metrics])
 
@@ -119,6 +131,10 @@ class DataLoaderAttribution(Attribution):
     FeatureAblation). Arguments of the wrapped method that DataLoaderAttribution does not
     have (``n_samples``, ``sliding_window_shapes``, ``strides``) are passed as keyword
     arguments.
+
+    Traversals of the DataLoader do not advance the global random generator (see
+    ``_own_random_stream``), so seeded sampled methods give the same numbers for any
+    ``perturbations_per_pass``.
 
     ``perturbations_per_pass`` keeps Captum's meaning (perturbations per traversal of the
     DataLoader); left at 1, several perturbations share a traversal as the memory budget
@@ -177,7 +193,8 @@ class DataLoaderAttribution(Attribution):
         """
         check_bool("return_input_shape", return_input_shape)
         check_int("perturbations_per_pass", perturbations_per_pass, minimum=1)
-        first = next(iter(dataloader), None)
+        with _own_random_stream():
+            first = next(iter(dataloader), None)
         if first is None:
             raise ValueError("`dataloader` yielded no batch; there is nothing to attribute.")
         first = first if isinstance(first, (tuple, list)) else (first,)
