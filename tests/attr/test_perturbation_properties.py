@@ -265,3 +265,34 @@ def test_attribute_future_waits_for_future_outputs(name):
     torch.manual_seed(0)
     result = getattr(ia, name)(future_model).attribute_future((x, y)).wait()
     assert_same(result, expected)
+
+
+def test_memory_budget_caps_an_explicit_perturbations_per_eval():
+    counter = RowCounter(seeded(ResidualConvNet, seed=2, width=4)).eval()
+    x = image_batch(2, size=4, seed=5)
+    with memory_budget(1):
+        ia.FeatureAblation(counter).attribute(x, target=1, perturbations_per_eval=16)
+    assert counter.rows == [2] * 49
+
+
+def test_feature_permutation_keeps_captums_random_stream_when_the_budget_splits_blocks():
+    import captum.attr as captum_attr
+
+    def model(a, b):
+        return a.sum(1) * 2 + b.prod(1)
+
+    g = torch.Generator().manual_seed(1)
+    inputs = (torch.randn(4, 3, generator=g), torch.randn(4, 2, generator=g))
+    masks = (torch.tensor([[0, 2, 2]]), torch.tensor([[1, 3]]))
+    results = []
+    for library, budget in ((ia, 1), (captum_attr, None)):
+        torch.manual_seed(8)
+        algorithm = library.FeaturePermutation(model)
+        if budget is None:
+            results.append(algorithm.attribute(inputs, feature_mask=masks,
+                                               perturbations_per_eval=3))
+        else:
+            with memory_budget(budget):
+                results.append(algorithm.attribute(inputs, feature_mask=masks,
+                                                   perturbations_per_eval=3))
+    assert_same(*results)

@@ -28,10 +28,10 @@ outputs are always evaluated one copy per call.
 
 Batching (deliberate difference from Captum; it changes batching, never results)
 -------------------------------------------------------------------------------
-``perturbations_per_eval > 1`` keeps Captum's meaning: exactly that many copies per call.
-Left at its default 1, the engine packs as many copies per call as the memory budget
-(:func:`~insight_widget.attr._utils.batching.get_memory_budget`) allows, sized from the
-largest per-row activation measured with :class:`ActivationMeter` on the unperturbed
+``perturbations_per_eval > 1`` keeps Captum's meaning: at most that many copies per call
+(fewer only when the memory budget does not hold them). Left at its default 1, it packs
+as many copies per call as the memory budget (``batching.get_memory_budget``) allows, sized
+from the largest per-row activation measured with :class:`ActivationMeter` on the unperturbed
 forward it runs anyway. It falls back to one copy per call when the output is aggregated,
 when stacking could change results (a module in training mode that mixes rows or draws random
 numbers, or a plain function whose rows we cannot vouch for), or when a stacked call turns
@@ -77,9 +77,11 @@ GroupPerturbation = Callable[[int, Tensor, Tensor], Tensor]
 # perturbed copies through them would change results.
 _BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd,
                     nn.AlphaDropout, nn.FeatureAlphaDropout, nn.RReLU)
-# Live memory per row relative to the largest per-row activation (its input and output
-# coexist) plus the perturbed rows themselves.
-_ACTIVATION_FACTOR = 2
+# Live memory of one perturbed row during a forward without autograd: a few activations at
+# once (a layer's input and output, a residual branch's shortcut), measured as multiples of
+# the largest per-row activation, plus the perturbed row and its copy in the model's input.
+_ACTIVATION_FACTOR = 3
+_PERTURBED_ROW_FACTOR = 2
 
 
 def input_evaluator(
@@ -152,11 +154,13 @@ def plan_evaluation(
     ppe = check_int(argument, perturbations_per_eval, minimum=1)
     n = values[0].shape[0]
     safe = stacking_is_safe(forward_func)
-    model = model_behind(forward_func) if safe else None
-    with torch.no_grad(), ActivationMeter(model, n) as meter:
+    with torch.no_grad(), ActivationMeter(model_behind(forward_func), n) as meter:
         output = evaluate(values, 1)
     output = output.detach()
     per_example = output.dim() > 0 and output.shape[0] == n
+    per_row = (_ACTIVATION_FACTOR * meter.largest_row_bytes
+               + _PERTURBED_ROW_FACTOR * row_bytes(values))
+    within_budget = int(max(1, get_memory_budget() // max(1, per_row * n)))
     if ppe > 1:
         if not per_example:
             raise ValueError(
@@ -164,11 +168,11 @@ def plan_evaluation(
                 f"(one entry per example); with {n} examples the targeted output has shape "
                 f"{tuple(output.shape)}. Use {argument}=1 for models that aggregate the batch."
             )
-        return EvaluationPlan(output, n, ppe, auto=False, per_example=True)
+        # Captum's meaning: at most ppe copies per call; the memory budget can lower it.
+        return EvaluationPlan(output, n, min(ppe, within_budget), auto=False, per_example=True)
     copies = 1
     if per_example and safe and n_perturbations > 1:
-        per_row = _ACTIVATION_FACTOR * (meter.largest_row_bytes + row_bytes(values))
-        copies = int(max(1, min(n_perturbations, get_memory_budget() // max(1, per_row * n))))
+        copies = min(n_perturbations, within_budget)
     return EvaluationPlan(output, n, copies, auto=True, per_example=per_example)
 
 
@@ -257,8 +261,8 @@ def ablation_attributions(
     elements of g by the baseline (or by ``perturb(i, value_i, selected)``, called input by
     input and group by group within blocks of ``groups_per_build`` groups, skipping inputs
     that hold none of the block's groups: Captum's order, which fixes the random stream of
-    FeaturePermutation). With ``y0`` the unperturbed output (flattened, R values) and ``y_g``
-    the output with g perturbed, every element e of value i gets
+    FeaturePermutation, whatever the evaluation chunks). With ``y0`` the unperturbed output
+    (flattened, R values) and ``y_g`` the output with g perturbed, every element e of value i gets
 
         attribution_i[r, e] = y0[r] - y_g[r],   g = group of e (mask row r or 0),
 
@@ -270,10 +274,18 @@ def ablation_attributions(
     y0 = plan.flat_output
     differences = torch.empty(n_groups, plan.n_out, dtype=y0.dtype, device=y0.device)
 
+    pending: dict = {}
+
     def build(start: int, stop: int) -> Tuple[Tensor, ...]:
         if perturb is None:
             return _ablated_rows(values, baselines, masks, range(start, stop))
-        return _custom_rows(values, masks, perturb, start, stop, groups_per_build)
+        for g in range(start, stop):
+            if g not in pending:  # build g's whole block at once: Captum's call order
+                first = g - g % groups_per_build
+                pending.update(_custom_copies(values, masks, perturb, first,
+                                              min(n_groups, first + groups_per_build)))
+        copies = [pending.pop(g) for g in range(start, stop)]
+        return tuple(torch.cat([c[i] for c in copies]) for i in range(len(values)))
 
     def consume(start: int, stop: int, outputs: Tensor) -> None:
         differences[start:stop] = y0.unsqueeze(0) - outputs.to(y0.dtype)
@@ -297,19 +309,19 @@ def _ablated_rows(
     return tuple(rows)
 
 
-def _custom_rows(
+def _custom_copies(
     values: Sequence[Tensor], masks: FeatureMasks, perturb: GroupPerturbation,
-    start: int, stop: int, block: int,
-) -> Tuple[Tensor, ...]:
-    copies = [[None] * len(values) for _ in range(stop - start)]
-    for block_start in range(start, stop, block):
-        groups = list(range(block_start, min(stop, block_start + block)))
-        involved = set(masks.inputs_containing(groups))
-        for i, (value, positions) in enumerate(zip(values, masks.positions)):
-            for g in groups:
-                copies[g - start][i] = (perturb(i, value, positions == g) if i in involved
-                                        else value)
-    return tuple(torch.cat([copy[i] for copy in copies]) for i in range(len(values)))
+    start: int, stop: int,
+) -> dict:
+    """Perturbed copies of groups ``start..stop-1`` (one block), calling ``perturb`` input by
+    input and group by group, for inputs holding at least one of the block's groups."""
+    groups = list(range(start, stop))
+    involved = set(masks.inputs_containing(groups))
+    copies = {g: [None] * len(values) for g in groups}
+    for i, (value, positions) in enumerate(zip(values, masks.positions)):
+        for g in groups:
+            copies[g][i] = perturb(i, value, positions == g) if i in involved else value
+    return copies
 
 
 def coalition_rows(
