@@ -57,6 +57,7 @@ def input_gradients(
     inputs: Sequence[Tensor],
     target: Any = None,
     additional_forward_args: Optional[Tuple[Any, ...]] = None,
+    reference_rows: Optional[Sequence[Tensor]] = None,
 ) -> Tuple[Tuple[Tensor, ...], Tensor]:
     """Gradients of the targeted output w.r.t. each input, and the targeted output itself.
 
@@ -64,11 +65,19 @@ def input_gradients(
     the detached selected output (shape (N,) or (N, 1), or 0-d for a model that aggregates the
     batch). Each row's gradient is d output_row / d input_row because rows are independent.
     The caller's tensors are not modified: gradients are taken on detached aliases.
+
+    ``reference_rows`` (DeepLift family): constant rows stacked under each input, so the model
+    sees ``[inputs[i]; reference_rows[i]]`` (the stacked tensor is an intermediate of the
+    graph, not a leaf); ``target`` and ``additional_forward_args`` must then cover all rows,
+    ``outputs`` holds every row, and ``grads`` are w.r.t. the input rows only.
     """
     target = format_target(target)
     with torch.enable_grad():
         leaves = tuple(x.detach().requires_grad_() for x in inputs)
-        selected = run_forward(forward_func, leaves, target, additional_forward_args)
+        model_inputs = leaves if reference_rows is None else tuple(
+            torch.cat([leaf, reference.detach()]) for leaf, reference in zip(leaves,
+                                                                             reference_rows))
+        selected = run_forward(forward_func, model_inputs, target, additional_forward_args)
         check_one_value_per_example(selected, target)
         if not selected.requires_grad:
             raise ValueError(
@@ -81,7 +90,7 @@ def input_gradients(
         )
     grads = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, leaves))
     selected = selected.detach()
-    report_nonfinite_output(forward_func, selected, leaves, additional_forward_args)
+    report_nonfinite_output(forward_func, selected, model_inputs, additional_forward_args)
     return grads, selected
 
 

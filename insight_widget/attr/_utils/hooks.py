@@ -71,21 +71,25 @@ class ForwardCallCounter:
 
 
 def warn_reused_modules(
-    model: nn.Module, calls: Dict[nn.Module, int], passes: int, method: str
+    model: nn.Module, calls: Dict[nn.Module, int], passes: int, method: str,
+    consequence: Optional[str] = None,
 ) -> None:
     """Warn, naming them, about modules called more than once per forward pass.
 
     DeepLift, Guided Backprop and Deconvolution replace each non-linearity's gradient using the
     input it saw; a module applied twice in one forward (e.g. one ``nn.ReLU`` reused in several
-    places) overwrites that record and silently yields wrong attributions.
+    places) overwrites that record and silently yields wrong attributions. ``consequence``
+    replaces the default last sentence when an algorithm handles reuse in its own way.
     """
     names = {module: name for name, module in model.named_modules()}
     reused = sorted(names.get(m, type(m).__name__) for m, n in calls.items() if n > passes)
     if reused:
+        if consequence is None:
+            consequence = (f"{method} needs a separate module instance for each use of a "
+                           "non-linearity; attributions through reused modules are not correct.")
         warnings.warn(
             f"{method}: module(s) {reused} ran more than once in a single forward pass. "
-            f"{method} needs a separate module instance for each use of a non-linearity; "
-            "attributions through reused modules are not correct.",
+            f"{consequence}",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -129,13 +129,16 @@ def format_baselines(
 
 
 def format_baseline_distribution(
-    baselines: Any, inputs: Tuple[Tensor, ...], inputs_as_given: Any, name: str = "baselines"
+    baselines: Any, inputs: Tuple[Tensor, ...], inputs_as_given: Any, name: str = "baselines",
+    same_count: bool = True,
 ) -> Tuple[Tensor, ...]:
     """Baselines drawn from a distribution (DeepLiftShap, GradientShap): B reference examples.
 
     ``baselines`` is a tensor or tuple of tensors whose examples (dim 0, any count B >= 1) match
     the inputs' per-example shapes, or a callable returning that, called with no argument or
-    with the inputs (as the caller passed them) depending on its signature.
+    with the inputs (as the caller passed them) depending on its signature. ``same_count``
+    requires the same B for every input (methods that pair references across inputs);
+    methods drawing a reference per input independently (GradientShap) pass False.
     """
     if callable(baselines) and not isinstance(baselines, Tensor):
         baselines = call_baseline_factory(baselines, inputs_as_given)
@@ -160,7 +163,7 @@ def format_baseline_distribution(
             )
         formatted.append(entry)
     sizes = {b.shape[0] for b in formatted}
-    if len(sizes) > 1:
+    if same_count and len(sizes) > 1:
         raise ValueError(
             f"every tensor in `{name}` must have the same number of reference examples; got "
             f"{[b.shape[0] for b in formatted]}."

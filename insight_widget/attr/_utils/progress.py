@@ -53,6 +53,29 @@ def progress_scope(callback: Optional[ProgressCallback]) -> Iterator[None]:
             yield
 
 
+@contextlib.contextmanager
+def progress_span(start: float, stop: float) -> Iterator[None]:
+    """Map fractions reported inside the block into ``[start, stop]`` of the listeners.
+
+    For algorithms that run another algorithm repeatedly (NoiseTunnel calling the wrapped
+    method once per batch of samples): the inner method's own progress then advances the
+    outer bar monotonically instead of restarting it.
+    """
+    outer = _callbacks.get()
+    if not outer:
+        yield
+        return
+
+    def scaled(callback: ProgressCallback) -> ProgressCallback:
+        return lambda f: callback(f if f < 0 else start + (stop - start) * f)
+
+    token = _callbacks.set(tuple(scaled(c) for c in outer))
+    try:
+        yield
+    finally:
+        _callbacks.reset(token)
+
+
 def report_progress(done: float, total: float) -> None:
     """Tell listeners that ``done`` of ``total`` units are finished; may raise
     :class:`AttributionCancelled`."""

@@ -94,6 +94,20 @@ class Target:
                 )
             rows = torch.arange(output.shape[0], device=output.device)
             return output[rows, index]
+        lengths = {len(entry) for entry in self.value}
+        if len(lengths) == 1:
+            # One gather instead of a Python loop: per-row indexing builds one autograd node
+            # per row, whose backward allocates a full-size gradient each (quadratic in rows).
+            columns = torch.tensor(self.value, dtype=torch.long, device=output.device)
+            self._check_range(output, (0,) * columns.shape[1])
+            for dim in range(columns.shape[1]):
+                size = output.shape[dim + 1]
+                low, high = int(columns[:, dim].min()), int(columns[:, dim].max())
+                if low < -size or high >= size:
+                    bad = low if low < -size else high
+                    self._check_range(output, (*(0,) * dim, bad))
+            rows = torch.arange(output.shape[0], device=output.device)
+            return output[(rows, *columns.unbind(1))]
         for entry in self.value:
             self._check_range(output, entry)
         return torch.stack([output[(row, *entry)] for row, entry in enumerate(self.value)])
