@@ -136,7 +136,7 @@ class Page:
 
 @pytest.fixture
 def lab_page(browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1700, "height": 1500})
     page = context.new_page()
     yield Page(page)
     context.close()
