@@ -1,0 +1,49 @@
+"""The bundled demo models (``insight_widget.examples``) in the visualiser, wired as a user
+would: text from token ids and tabular rows with named columns."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from insight_widget import AttributionVisualizer, Batch, GeneralFeature, TextFeature
+from insight_widget.examples import sentiment, tabular
+from insight_widget.widget.wire import decode_tensor
+
+from .conftest import Driver
+
+
+def test_sentiment_reviews_get_one_score_per_token_from_the_embedding_layer():
+    model, vocab = sentiment.load_model(), sentiment.load_vocab()
+    ids, labels = sentiment.make_dataset("test", vocab)
+    viz = AttributionVisualizer(
+        model, sentiment.CLASSES,
+        TextFeature("Review", baseline_transforms=None, input_transforms=None,
+                    visualization_transform=lambda x: vocab.decode(x.reshape(-1),
+                                                                   keep_padding=True)),
+        [Batch(ids[:8], labels[:8])], score_func=lambda o: F.softmax(o, 1))
+    driver = Driver(viz)
+    request = driver.request("fetch", settings={"method": "Layer Integrated Gradients",
+                                                "arguments": {"layer": ["embedding"]}},
+                             filters={"num_examples": 2})
+    assert driver.done(request)["state"] == "complete"
+    example = driver.widget.examples[0]
+    tokens = example["inputs"][0]["tokens"]
+    layer = example["models"][0]["layer"]
+    assert layer["kind"] == "sequence" and layer["values"]["shape"] == [len(tokens)]
+    assert example["models"][0]["delta"] is not None
+
+
+def test_tabular_rows_are_attributed_per_named_column():
+    model = tabular.load_model()
+    x, y = tabular.make_dataset(16, seed=1)
+    viz = AttributionVisualizer(model, tabular.CLASSES, GeneralFeature("Hour", tabular.FEATURES),
+                                [Batch(x, y)], score_func=lambda o: F.softmax(o, 1))
+    driver = Driver(viz)
+    request = driver.request("fetch", settings={"method": "Feature Ablation",
+                                                "arguments": {"feature_mask": "groups"}},
+                             filters={"num_examples": 2})
+    assert driver.done(request)["state"] == "complete"
+    example = driver.widget.examples[0]
+    assert example["inputs"][0]["names"] == tabular.FEATURES
+    scores = decode_tensor(example["models"][0]["attribution"][0])
+    assert scores.shape == (len(tabular.FEATURES),) and scores.abs().sum() > 0
