@@ -5,7 +5,7 @@ constructor arguments, ``attribute()`` parameters, defaults and return shapes. E
 package lists its public names in ``__all__``; this module re-exports them all.
 """
 
-from . import embeddings, gradient, layer, lrp, neuron, perturbation, summary
+from . import embeddings, gradient, layer, lrp, neuron, perturbation, summary, visualization
 from ._utils.batching import get_memory_budget, memory_budget, set_memory_budget
 from ._utils.progress import AttributionCancelled, attribution_progress
 from .base import (
@@ -34,6 +34,7 @@ __all__ = [
     "get_memory_budget",
     "memory_budget",
     "set_memory_budget",
+    "visualization",
     *gradient.__all__,
     *perturbation.__all__,
     *layer.__all__,
