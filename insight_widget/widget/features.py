@@ -248,14 +248,33 @@ class TextFeature(BaseFeature):
 
 
 class GeneralFeature(BaseFeature):
-    """A vector of named values per example (tabular data); ``categories`` names each column."""
+    """A vector of named values per example (tabular data); ``categories`` names each column.
 
-    def __init__(self, name: str, categories: List[str]) -> None:
+    ``groups`` (beyond Insights) gives a group id per column, e.g. the one-hot columns of one
+    categorical variable share an id; perturbation methods with ``feature_mask="groups"`` then
+    switch a group off together."""
+
+    def __init__(self, name: str, categories: List[str],
+                 groups: Optional[Sequence[int]] = None) -> None:
         super().__init__(name, baseline_transforms=None, input_transforms=None,
                          visualization_transform=None)
         if not isinstance(categories, (list, tuple)):
             raise TypeError(f"`categories` must be a list of str; got {describe(categories)}.")
         self.categories = [str(c) for c in categories]
+        self.groups: Optional[Tensor] = None
+        if groups is not None:
+            ids = torch.as_tensor(groups).reshape(-1).long()
+            if ids.numel() != len(self.categories) or (ids.numel() and int(ids.min()) < 0):
+                raise ValueError(f"`groups` needs one id >= 0 per column ({len(self.categories)}"
+                                 f"); got {describe(groups)}.")
+            # renumber to 0..k-1 so ids stay contiguous across features
+            self.groups = torch.unique(ids, return_inverse=True)[1]
+
+    def feature_mask(self, input_shape, mode, patch_size):
+        shape = tuple(input_shape)
+        if mode == "groups" and self.groups is not None and shape == (self.groups.numel(),):
+            return self.groups.reshape(1, -1)
+        return super().feature_mask(shape, mode, patch_size)
 
     @staticmethod
     def visualization_type() -> str:

@@ -3,6 +3,7 @@ would: text from token ids and tabular rows with named columns."""
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 from insight_widget import AttributionVisualizer, Batch, GeneralFeature, TextFeature
@@ -36,8 +37,9 @@ def test_sentiment_reviews_get_one_score_per_token_from_the_embedding_layer():
 def test_tabular_rows_are_attributed_per_named_column():
     model = tabular.load_model()
     x, y = tabular.make_dataset(16, seed=1)
-    viz = AttributionVisualizer(model, tabular.CLASSES, GeneralFeature("Hour", tabular.FEATURES),
-                                [Batch(x, y)], score_func=lambda o: F.softmax(o, 1))
+    feature = GeneralFeature("Hour", tabular.FEATURES, groups=tabular.feature_mask())
+    viz = AttributionVisualizer(model, tabular.CLASSES, feature, [Batch(x, y)],
+                                score_func=lambda o: F.softmax(o, 1))
     driver = Driver(viz)
     request = driver.request("fetch", settings={"method": "Feature Ablation",
                                                 "arguments": {"feature_mask": "groups"}},
@@ -47,3 +49,8 @@ def test_tabular_rows_are_attributed_per_named_column():
     assert example["inputs"][0]["names"] == tabular.FEATURES
     scores = decode_tensor(example["models"][0]["attribution"][0])
     assert scores.shape == (len(tabular.FEATURES),) and scores.abs().sum() > 0
+    # one-hot columns of one categorical variable were ablated together: equal scores
+    groups = tabular.feature_mask().reshape(-1)
+    for group in groups.unique():
+        members = scores[groups == group]
+        assert torch.allclose(members, members[0].expand_as(members))
