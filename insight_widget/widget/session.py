@@ -42,6 +42,27 @@ class Job:
             self.stopped.set()
 
 
+class ProgressReporter:
+    """The engine's progress callback for one part of a job: maps the part's fraction into the
+    job's [start, start + span], throttles messages, and answers False once the job is stopped
+    (which cancels the attribution)."""
+
+    def __init__(self, emit: Emit, job: Job, start: float, span: float, label: str) -> None:
+        self.emit, self.job, self.start, self.span, self.label = emit, job, start, span, label
+        self._last = 0.0
+
+    def __call__(self, fraction: float) -> bool:
+        if self.job.stopped.is_set():
+            return False
+        now = time.monotonic()
+        if fraction >= 0 and now - self._last >= PROGRESS_INTERVAL:
+            self._last = now
+            self.emit({"type": "progress", "id": self.job.id,
+                       "fraction": round(self.start + self.span * min(1.0, fraction), 4),
+                       "label": self.label})
+        return True
+
+
 class ComputeSession:
     """Runs a visualiser's jobs on a worker thread and reports through ``emit``.
 
@@ -141,21 +162,8 @@ class ComputeSession:
                     if not self._pending:
                         self._idle.set()
 
-    def _progress(self, job: Job, start: float, span: float, label: str) -> Callable[[float], bool]:
-        last = [0.0]
-
-        def callback(fraction: float) -> bool:
-            if job.stopped.is_set():
-                return False
-            now = time.monotonic()
-            if fraction >= 0 and now - last[0] >= PROGRESS_INTERVAL:
-                last[0] = now
-                self.emit({"type": "progress", "id": job.id,
-                           "fraction": round(start + span * min(1.0, fraction), 4),
-                           "label": label})
-            return True
-
-        return callback
+    def _progress(self, job: Job, start: float, span: float, label: str) -> ProgressReporter:
+        return ProgressReporter(self.emit, job, start, span, label)
 
     def _done(self, job: Job, state: str, message: str = "", **extra: Any) -> None:
         self.emit({"type": "done", "id": job.id, "kind": job.kind, "state": state,
@@ -230,10 +238,19 @@ class ComputeSession:
                    "settings": self.describe_settings(settings)})
         self.examples = []
         viz = self.visualizer
+        max_batches = int(filters.get("max_batches", 64))
+        scanning = self._progress(job, 0.0, 0.0, "")
+
+        def on_batch(batches: int, scanned: int) -> None:
+            # the scan has no known length: report it in the label, at fraction 0
+            scanning.label = f"reading batch {batches} of at most {max_batches} ({scanned} " \
+                             "examples checked)"
+            scanning(0.0)
+
         found = viz.fetch(int(filters.get("num_examples", 4)),
                           filters.get("prediction", "all"), filters.get("classes") or [],
-                          int(filters.get("max_batches", 64)), bool(filters.get("restart")),
-                          should_stop=job.stopped.is_set)
+                          max_batches, bool(filters.get("restart")),
+                          should_stop=job.stopped.is_set, on_batch=on_batch)
         count = len(found.examples)
         models = len(viz.models)
         for k, example in enumerate(found.examples):

@@ -207,10 +207,11 @@ class AttributionVisualizer:
 
     def fetch(self, num_examples: int = 4, prediction: str = "all",
               classes: Sequence[str] = (), max_batches: int = 64,
-              restart: bool = False, should_stop: Callable[[], bool] = lambda: False
-              ) -> FetchResult:
+              restart: bool = False, should_stop: Callable[[], bool] = lambda: False,
+              on_batch: Optional[Callable[[int, int], Any]] = None) -> FetchResult:
         """Read the dataset until ``num_examples`` examples pass the filters, at most
-        ``max_batches`` batches, or the end of the dataset. Never loops forever."""
+        ``max_batches`` batches, or the end of the dataset. Never loops forever.
+        ``on_batch(batches_read, examples_scanned)`` is called after each batch read."""
         if prediction not in PREDICTIONS:
             raise ValueError(f"`prediction` must be one of {list(PREDICTIONS)}; "
                              f"got {prediction!r}.")
@@ -241,6 +242,8 @@ class AttributionVisualizer:
                 rows = self._prepare_rows(batch, range(len(batch)))
                 self._predict(rows)
                 reader.pending.extend(rows)
+                if on_batch is not None:
+                    on_batch(batches, result.scanned)
             example = reader.pending.popleft()
             example.position = next(self._positions)
             result.scanned += 1

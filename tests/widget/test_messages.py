@@ -268,3 +268,22 @@ def test_layer_integrated_gradients_on_token_ids_gives_one_score_per_token():
     layer = example["models"][0]["layer"]
     assert layer["kind"] == "sequence" and layer["name"] == "embedding"
     assert layer["values"]["shape"] == [6] == [len(example["inputs"][0]["tokens"])]
+
+
+def test_a_long_scan_reports_progress_per_batch_and_can_be_cancelled():
+    class SlowBatches:
+        def __iter__(self):
+            for batch in cifar_like(40, batch_size=2):
+                time.sleep(0.05)
+                yield batch
+
+    driver = Driver(make_cifar_visualizer(dataset=SlowBatches()))
+    request = driver.request("fetch", wait=False, filters={"classes": ["cat"],
+                                                           "prediction": "correct",
+                                                           "max_batches": 40})
+    time.sleep(0.6)
+    driver.request("cancel", request=request)
+    assert driver.widget.session.wait(10)
+    labels = [m["label"] for m in driver.replies(request, "progress")]
+    assert labels and labels[0].startswith("reading batch") and "of at most 40" in labels[0]
+    assert driver.done(request)["state"] == "cancelled"
