@@ -3,10 +3,10 @@
 
 import { COLORMAPS } from "./colormap";
 import { argumentForm, button, checkbox, labelled, select } from "./controls";
-import { exampleCard, type PlacedView } from "./example";
+import { exampleCard, type Card, type PlacedView } from "./example";
 import { scalesFor } from "./normalize";
 import { receive, storeFor, type Store } from "./store";
-import type { DisplayOptions, Filters, MethodSchema, Settings, Spec, WidgetModel } from "./types";
+import type { DisplayOptions, Example, Filters, MethodSchema, Settings, Spec, WidgetModel } from "./types";
 import { element } from "./views/view";
 
 function download(text: string, name: string): void {
@@ -46,6 +46,9 @@ export class App {
   private exports = new Set<string>();
   private compare = "";
   private views: PlacedView[] = [];
+  /** cards of the last render, by example object: unchanged examples keep their DOM */
+  private cards = new Map<Example, Card>();
+  private cardsKey = "";
   private cleanups: (() => void)[] = [];
   private argsBox = element("div", "iw-args-box");
   private examplesBox = element("div", "iw-examples");
@@ -369,15 +372,23 @@ export class App {
   private renderExamples(): void {
     for (const [key, id] of this.pending) if (!this.store.running.has(id)) this.pending.delete(key);
     const examples = this.store.examples;
+    const targetable = this.method.target && this.spec.use_label_for_attr && !this.model.static;
+    const key = JSON.stringify([this.shown, targetable]);
+    const previous = key === this.cardsKey ? this.cards : new Map<Example, Card>();
+    this.cards = new Map();
+    this.cardsKey = key;
     this.views = [];
+    const busy = (e: number, m: number) => this.pending.has(`${e}:${m}`);
     const cards = examples.map((example) => {
-      const card = exampleCard(example, {
+      const card = previous.get(example) ?? exampleCard(example, {
         spec: this.spec,
         shown: this.shown,
-        targetable: this.method.target && this.spec.use_label_for_attr && !this.model.static,
-        busy: (e, m) => this.pending.has(`${e}:${m}`),
+        targetable,
+        busy,
         onTarget: (e, m, t) => this.onTarget(e, m, t),
       });
+      card.rows.forEach((row, m) => row.classList.toggle("iw-busy", busy(example.id, m)));
+      this.cards.set(example, card);
       this.views.push(...card.views);
       return card.el;
     });

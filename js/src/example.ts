@@ -118,7 +118,14 @@ function contributionBars(result: ModelResult, context: CardContext): HTMLElemen
   return bars;
 }
 
-export function exampleCard(example: Example, context: CardContext): { el: HTMLElement; views: PlacedView[] } {
+export interface Card {
+  el: HTMLElement;
+  views: PlacedView[];
+  /** one row per model, to mark a row busy while its new target is computed */
+  rows: HTMLElement[];
+}
+
+export function exampleCard(example: Example, context: CardContext): Card {
   const { spec } = context;
   const el = element("section", "iw-card");
   el.dataset.testid = "iw-example";
@@ -137,6 +144,7 @@ export function exampleCard(example: Example, context: CardContext): { el: HTMLE
   }
   el.append(header);
   const rows = element("div", "iw-models");
+  const rowElements: HTMLElement[] = [];
   spec.models.forEach((name, m) => {
     const result = example.models[m];
     const row = element("div", "iw-model");
@@ -203,7 +211,8 @@ export function exampleCard(example: Example, context: CardContext): { el: HTMLE
     }
     row.append(body);
     rows.append(row);
+    rowElements.push(row);
   });
   el.append(rows);
-  return { el, views };
+  return { el, views, rows: rowElements };
 }

@@ -229,3 +229,20 @@ describe("export", () => {
     expect(clicks).toEqual(["insight_widget.html"]);
   });
 });
+
+describe("streaming", () => {
+  it("keeps the cards of unchanged examples when another example arrives or changes", () => {
+    const { model, el } = setup();
+    q(el, "iw-fetch").click();
+    const request = model.sent.at(-1);
+    model.reply({ type: "example", id: request.id, example: imageExample(0), buffer_paths: [] });
+    const first = el.querySelector('[data-testid="iw-example"]');
+    model.reply({ type: "example", id: request.id, example: imageExample(1), buffer_paths: [] });
+    expect(el.querySelectorAll('[data-testid="iw-example"]')[0]).toBe(first);
+    const result = { ...imageExample(1).models[0], target: 2 };
+    model.reply({ type: "result", id: request.id, example: 1, model: 0, result, buffer_paths: [] });
+    const cards = el.querySelectorAll('[data-testid="iw-example"]');
+    expect(cards[0]).toBe(first);
+    expect(cards[1].querySelector(".iw-meta")!.textContent).toContain("target <b>bird</b>");
+  });
+});
