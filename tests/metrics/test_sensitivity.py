@@ -4,6 +4,7 @@ import warnings
 
 import captum.attr as captum_attr
 import captum.metrics as captum_metrics
+import numpy as np
 import pytest
 import torch
 from captum.metrics._core.sensitivity import default_perturb_func as captum_default_perturb
@@ -17,14 +18,17 @@ from ..attr.real_models import scenario_params, with_baselines
 
 
 def both(explainer, model, inputs, seed=0, construct=None, **kwargs):
-    """(ours, captum's) sensitivity_max, each library explaining with its own ``explainer``."""
+    """(ours, captum's) sensitivity_max, each library explaining with its own ``explainer``
+    (torch and numpy seeded alike: GradientShap draws baselines with numpy)."""
     construct = construct or {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(seed)
+        np.random.seed(seed)
         mine = ours.sensitivity_max(getattr(ours_attr, explainer)(model, **construct).attribute,
                                     inputs, **kwargs)
         torch.manual_seed(seed)
+        np.random.seed(seed)
         theirs = captum_metrics.sensitivity_max(
             contiguous(getattr(captum_attr, explainer)(model, **construct).attribute), inputs,
             **kwargs)
@@ -145,3 +149,26 @@ def test_nuclear_norm_and_bad_explanations_are_rejected():
         ours.sensitivity_max(lambda inputs: inputs[:1], x)
     with pytest.raises(TypeError, match="explanation_func"):
         ours.sensitivity_max(None, x)
+
+
+@pytest.mark.parametrize("explainer", ["GradientShap", "NoiseTunnel"])
+def test_stochastic_and_perturbation_explainers_keep_captums_random_stream(explainer):
+    """The explainers draw their own random numbers between sensitivity_max's draws: the
+    results agree only if both libraries interleave them in the same order."""
+    model = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3)).eval()
+    x = torch.randn(4, 5)
+    kwargs = {"target": 2, "n_perturb_samples": 3, "max_examples_per_batch": 8}
+    if explainer == "GradientShap":
+        kwargs.update(baselines=torch.randn(6, 5), n_samples=4, stdevs=0.1)
+        mine, theirs = both(explainer, model, x, **kwargs)
+    else:
+        kwargs.update(nt_samples=3, stdevs=0.3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.manual_seed(0)
+            mine = ours.sensitivity_max(
+                ours_attr.NoiseTunnel(ours_attr.Saliency(model)).attribute, x, **kwargs)
+            torch.manual_seed(0)
+            theirs = captum_metrics.sensitivity_max(
+                captum_attr.NoiseTunnel(captum_attr.Saliency(model)).attribute, x, **kwargs)
+    assert_same(mine, theirs)
