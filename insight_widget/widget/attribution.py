@@ -244,7 +244,7 @@ class AttributionRunner:
                                 "target": target if spec.target else None,
                                 "attribution": [None] * len(self.features), "layer": None,
                                 "contributions": [None] * len(self.features), "delta": None,
-                                "error": None}
+                                "error": None, "warning": None}
         try:
             outcome = self._run(example, model_index, settings, target, progress, wire)
         except AttributionCancelled:
@@ -333,10 +333,19 @@ class AttributionRunner:
             wire["layer"] = encode_layer(layer_value, layer_name)
             return Outcome(wire, layer=layer_value)
         attributions = result if isinstance(result, tuple) else (result,)
+        skipped = []
         for i, attribution in zip(active, attributions):
             feature = self.features[i]
+            if attribution.numel() == 0:
+                # e.g. Guided Grad-CAM for an input whose shape the layer map cannot be
+                # interpolated to: Captum returns an empty tensor for it
+                skipped.append(feature.name)
+                continue
             wire["attribution"][i] = feature.encode_attribution(attribution)
             wire["contributions"][i] = float(attribution.detach().float().sum())
+        if skipped:
+            wire["warning"] = (f"{spec.name} gives no attribution for {', '.join(skipped)}: its "
+                               "shape does not match the layer's output.")
         return Outcome(wire, attributions=tuple(attributions))
 
 

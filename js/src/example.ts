@@ -181,6 +181,7 @@ export function exampleCard(example: Example, context: CardContext): Card {
         meta.append(delta);
       }
       side.append(meta, contributionBars(result, context));
+      if (result.warning) side.append(element("div", "iw-note", result.warning));
       if (result.error) {
         const error = element("div", "iw-error", result.error);
         error.dataset.testid = "iw-error";

@@ -69,6 +69,7 @@ export interface ModelResult {
   contributions: (number | null)[];
   delta: number | null;
   error: string | null;
+  warning?: string | null;
   seconds?: number;
 }
 
