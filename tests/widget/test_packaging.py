@@ -94,3 +94,17 @@ def test_the_export_request_replies_with_the_page():
     (reply,) = driver.replies(request, "export")
     assert reply["html"].startswith("<!doctype html>") and 'id="insight-widget-state"' in \
         reply["html"]
+
+
+def test_audio_features_carry_their_sample_rate_and_multichannel_signals():
+    from insight_widget import AudioFeature
+
+    feature = AudioFeature("Clip", sample_rate=8000)
+    stereo = torch.randn(1, 2, 400)
+    wire = feature.encode_input(stereo)
+    assert wire["type"] == "timeseries" and wire["sample_rate"] == 8000.0
+    assert wire["signal"]["shape"] == [2, 400] and wire["signal"]["dtype"] == "float16"
+    assert feature.encode_attribution(torch.ones(1, 2, 400))["shape"] == [2, 400]
+    window, strides = feature.occlusion_window((2, 400), 50, 25)
+    assert window == (2, 50) and strides == (2, 25)
+    assert feature.feature_mask((2, 400), "patches", 100).unique().tolist() == [0, 1, 2, 3]
