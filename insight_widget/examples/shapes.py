@@ -16,16 +16,17 @@ ready to display. Retrain with ``python -m insight_widget.examples.train shapes`
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from ._drawing import SHAPES, draw_scenes
+from ._drawing import COLOUR_NAMES, SHAPES, Scenes, draw_scenes
 from ._training import accuracy, fit
 from ._weights import load_weights, save_weights
 
 CLASSES: List[str] = list(SHAPES)
+COLOURS: List[str] = list(COLOUR_NAMES)  # shape colours (they do not depend on the class)
 WEIGHTS = "shapes"
 # Per-channel statistics of generated scenes (rounded): normalised images are roughly
 # zero-mean, unit-variance, so an all-zeros baseline is "average background grey".
@@ -91,6 +92,26 @@ class ShapesCNN(nn.Module):
         x = self.relu3(self.bn3(self.conv3(x)))
         x = self.relu4(self.bn4(self.conv4(x)))
         return self.fc(self.flatten(self.gap(x)))
+
+
+def make_scenes(n: int, seed: int = TEST_SEED, shape: Optional[str] = None,
+                colour: Optional[str] = None) -> Scenes:
+    """Everything about ``n`` generated scenes (images, masks, shape and colour indices).
+
+    ``shape``/``colour`` force every scene to that class/colour name; the rest of each scene
+    (position, size, clutter, noise) is the same as without them, so ``make_scenes(n, seed,
+    colour="blue")`` repaints the shapes of ``make_scenes(n, seed)`` — an intervention.
+    """
+    forced_shape = None if shape is None else torch.full((n,), _index(CLASSES, shape, "shape"))
+    forced_colour = None if colour is None else torch.full(
+        (n,), _index(COLOURS, colour, "colour"))
+    return draw_scenes(n, seed, shapes=forced_shape, colours=forced_colour)
+
+
+def _index(names: Sequence[str], name: str, what: str) -> int:
+    if name not in names:
+        raise ValueError(f"`{what}` must be one of {list(names)}; got {name!r}")
+    return list(names).index(name)
 
 
 def make_dataset(n: int, seed: int = TEST_SEED) -> Tuple[Tensor, Tensor]:
