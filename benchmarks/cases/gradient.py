@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable, Dict, List, Tuple
 
 import captum.attr as captum_attr
+import numpy as np
 import torch
 
 import insight_widget.attr as ours_attr
@@ -20,16 +21,39 @@ from ..workloads import Workload, conv, mlp, text
 
 
 def pair(family: str, algorithm: str, workload: Workload, construct: Dict[str, Any] | None = None,
-         label: str = "", **kwargs: Any) -> Case:
-    """A case running ``algorithm`` from both libraries on ``workload`` with ``kwargs``."""
+         label: str = "", noise_tunnel: bool = False, seed: int | None = None,
+         **kwargs: Any) -> Case:
+    """A case running ``algorithm`` from both libraries on ``workload`` with ``kwargs``.
+
+    ``noise_tunnel`` wraps the algorithm in NoiseTunnel; ``seed`` seeds torch and NumPy before
+    every call of either side (stochastic methods then draw the same numbers, so the outputs
+    can be compared; seeding costs both sides alike).
+    """
     construct = construct or {}
     ours = getattr(ours_attr, algorithm)(workload.forward_func, **construct)
     theirs = getattr(captum_attr, algorithm)(workload.forward_func, **construct)
+    if noise_tunnel:
+        ours, theirs = ours_attr.NoiseTunnel(ours), captum_attr.NoiseTunnel(theirs)
     call = dict(target=workload.target, additional_forward_args=workload.additional_forward_args,
                 **kwargs)
-    name = f"{algorithm}{('[' + label + ']') if label else ''} {workload.name}"
-    return Case(name, family, lambda: ours.attribute(workload.inputs, **call),
-                lambda: theirs.attribute(workload.inputs, **call))
+    prefix = "NoiseTunnel+" if noise_tunnel else ""
+    name = f"{prefix}{algorithm}{('[' + label + ']') if label else ''} {workload.name}"
+
+    def runner(explainer: Any) -> Callable[[], Any]:
+        def run() -> Any:
+            if seed is not None:
+                torch.manual_seed(seed)
+                np.random.seed(seed)
+            return explainer.attribute(workload.inputs, **call)
+        return run
+
+    return Case(name, family, runner(ours), runner(theirs))
+
+
+def references(workload: Workload, count: int = 4) -> torch.Tensor:
+    """A fixed distribution of ``count`` reference examples shaped like the workload's inputs."""
+    generator = torch.Generator().manual_seed(count)
+    return 0.5 * torch.randn(count, *workload.inputs.shape[1:], generator=generator)
 
 
 def cases() -> List[Case]:
@@ -40,6 +64,18 @@ def cases() -> List[Case]:
         result.append(pair("gradient", "IntegratedGradients", workload))
         result.append(pair("gradient", "IntegratedGradients", workload, label="trapezoid+delta",
                            method="riemann_trapezoid", return_convergence_delta=True))
+        result.append(pair("gradient", "DeepLift", workload, return_convergence_delta=True))
+        result.append(pair("gradient", "DeepLiftShap", workload, baselines=references(workload)))
+        result.append(pair("gradient", "GradientShap", workload, seed=0,
+                           baselines=references(workload), stdevs=0.1,
+                           return_convergence_delta=True))
+        result.append(pair("gradient", "GuidedBackprop", workload))
+        result.append(pair("gradient", "Deconvolution", workload))
+        result.append(pair("gradient", "Saliency", workload, noise_tunnel=True, seed=0,
+                           nt_samples=10, stdevs=0.2))
+        result.append(pair("gradient", "IntegratedGradients", workload, label="vargrad",
+                           noise_tunnel=True, seed=0, nt_type="vargrad", nt_samples=4,
+                           nt_samples_batch_size=2, stdevs=0.1, n_steps=20))
     result.append(pair("gradient", "IntegratedGradients", conv(), label="ibs=64",
                        internal_batch_size=64))
     return result
@@ -101,17 +137,25 @@ def ig_floor() -> str:
 
 
 _MEMORY_PROBE = r"""
-import json, resource, sys, torch
+import json, re, resource, sys, torch
 from insight_widget.attr import IntegratedGradients
 from insight_widget.testing import ResidualConvNet, image_batch, seeded
 torch.set_num_threads(1)
 model = seeded(ResidualConvNet); x = image_batch(4)
 IntegratedGradients(model).attribute(x[:1], target=0, n_steps=2)   # warm up allocator
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def status(key):
+    return int(re.search(key + r":\s+(\d+)", open("/proc/self/status").read()).group(1))
+
+try:  # reset the peak-RSS mark so imports' earlier peaks cannot hide the run's own
+    open("/proc/self/clear_refs", "w").write("5")
+    before, peak = status("VmRSS"), lambda: status("VmHWM")
+except OSError:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 kwargs = json.loads(sys.argv[1])
 IntegratedGradients(model).attribute(x, target=0, **kwargs)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak_growth_kib": after - before}))
+print(json.dumps({"peak_growth_kib": peak() - before}))
 """
 
 
@@ -134,8 +178,9 @@ def ig_memory() -> str:
     budget = _peak_growth({"n_steps": 500})
     return (f"(fresh process per run, MALLOC_MMAP_THRESHOLD_=131072)\n"
             f"n_steps=50 one pass: {base / 1024:.1f} MiB; n_steps=500, internal_batch_size=200: "
-            f"{chunked / 1024:.1f} MiB ({chunked / base:.2f} x; target <= 1.2); n_steps=500 under "
-            f"the default memory budget (no internal_batch_size): {budget / 1024:.1f} MiB")
+            f"{chunked / 1024:.1f} MiB ({chunked / max(base, 1):.2f} x; target <= 1.2); "
+            f"n_steps=500 under the default memory budget (no internal_batch_size): "
+            f"{budget / 1024:.1f} MiB")
 
 
 def sections() -> List[Section]:

@@ -59,9 +59,9 @@ class ReusedReLU(nn.Module):
         return self.fc3(self.relu_b(self.fc2(self.relu(self.fc1(x)))))
 
 
-def multipliers_with(model, x, baseline, exact_chaining, target=0):
+def multipliers_with(model, x, baseline, exact_chaining, target=0, eps=1e-10):
     """DeepLift multipliers computed directly with the shared rule context manager."""
-    with deeplift_rules(model, exact_chaining=exact_chaining):
+    with deeplift_rules(model, eps=eps, exact_chaining=exact_chaining):
         grads, _ = input_gradients(model, (x,), format_target(target).repeat(2),
                                    reference_rows=(baseline,))
     return grads[0]
@@ -247,14 +247,18 @@ def test_exact_chaining_equals_captums_convention_once_the_tensor_is_not_shared(
     torch.testing.assert_close(exact, unshared)
 
 
-def test_exact_chaining_equals_default_on_a_residual_free_mlp_with_pooling_and_softmax():
+@pytest.mark.parametrize("eps", [1e-10, 0.3])
+def test_exact_chaining_equals_default_without_shared_tensors(eps):
+    """Pooling, softmax and rescale rules, including where |dx| < eps keeps the ordinary
+    gradient (eps=0.3 makes many positions fall back)."""
     torch.manual_seed(6)
     model = nn.Sequential(nn.Conv1d(2, 3, 3, padding=1), nn.ELU(), nn.Conv1d(3, 3, 1),
                           nn.MaxPool1d(2), nn.Flatten(), nn.Linear(12, 5), nn.Softmax(1),
                           nn.Linear(5, 3))
-    x, baseline = torch.randn(3, 2, 8), torch.randn(3, 2, 8)
-    torch.testing.assert_close(multipliers_with(model, x, baseline, True),
-                               multipliers_with(model, x, baseline, False))
+    x = torch.randn(3, 2, 8)
+    baseline = x + 0.3 * torch.randn(3, 2, 8)
+    torch.testing.assert_close(multipliers_with(model, x, baseline, True, eps=eps),
+                               multipliers_with(model, x, baseline, False, eps=eps))
 
 
 # ---- properties -----------------------------------------------------------------------------

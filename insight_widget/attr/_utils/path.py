@@ -7,12 +7,17 @@ For inputs x, baselines x' and a quadrature rule (w_k, alpha_k), k = 1..n:
 The n path points of all N examples are stacked step-major into n*N rows (rows k*N..k*N+N-1
 hold step k), evaluated in chunks of steps chosen by :class:`ChunkPlanner`, and the weighted
 gradient sums of the chunks are added.
+
+Baselines may be tensors (broadcastable to the inputs) or plain numbers; a number is never
+materialised as a tensor (a zero baseline makes the path rows ``alpha_k * x``), which saves
+kernels on small workloads without changing any value.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence, Tuple
+from functools import lru_cache
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -23,16 +28,36 @@ from .quadrature import step_sizes_and_alphas
 
 # gradient_fn(path_rows, n_chunk_steps) -> (gradients per row, targeted outputs per row)
 GradientFn = Callable[[Tuple[Tensor, ...], int], Tuple[Tuple[Tensor, ...], Tensor]]
+PathBaseline = Union[Tensor, int, float]
+
+
+@lru_cache(maxsize=512)
+def _constant(values: Tuple[float, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Quadrature nodes or weights as a tensor, built once per (values, dtype, device)."""
+    with torch.inference_mode(False):  # a cached inference tensor could not join autograd later
+        return torch.tensor(values, dtype=dtype, device=device)
+
+
+def difference(x: Tensor, baseline: PathBaseline) -> Tensor:
+    """``x - baseline`` (``x`` itself for a zero number: no kernel, same values)."""
+    if not isinstance(baseline, Tensor) and baseline == 0:
+        return x
+    return x - baseline
 
 
 def path_points(
-    inputs: Sequence[Tensor], baselines: Sequence[Tensor], alphas: Sequence[float]
+    inputs: Sequence[Tensor], baselines: Sequence[PathBaseline], alphas: Sequence[float]
 ) -> Tuple[Tensor, ...]:
     """Rows ``x' + alpha_k (x - x')`` for each alpha, step-major: shape (len(alphas)*N, ...)."""
     points = []
     for x, b in zip(inputs, baselines):
-        alpha = torch.tensor(alphas, dtype=x.dtype, device=x.device).view(-1, *([1] * x.dim()))
-        rows = torch.addcmul(b.unsqueeze(0), alpha, (x - b).unsqueeze(0))
+        alpha = _constant(tuple(alphas), x.dtype, x.device).view(-1, *([1] * x.dim()))
+        if isinstance(b, Tensor):
+            rows = torch.addcmul(b.unsqueeze(0), alpha, (x - b).unsqueeze(0))
+        elif b == 0:
+            rows = alpha * x.unsqueeze(0)  # 0 + alpha * (x - 0), exactly
+        else:
+            rows = torch.addcmul(x.new_tensor(float(b)), alpha, (x - b).unsqueeze(0))
         points.append(rows.reshape(len(alphas) * x.shape[0], *x.shape[1:]))
     return tuple(points)
 
@@ -40,9 +65,10 @@ def path_points(
 def weighted_step_sum(grads: Tensor, weights: Sequence[float], num_examples: int) -> Tensor:
     """``sum_k weights[k] * grads[k*N:(k+1)*N]`` for step-major rows; shape (N, ...)."""
     steps = len(weights)
-    w = torch.tensor(weights, dtype=grads.dtype, device=grads.device)
-    per_step = grads.reshape(steps, num_examples, *grads.shape[1:])
-    return torch.tensordot(w, per_step, dims=1)
+    w = _constant(tuple(weights), grads.dtype, grads.device)
+    # (1 x steps) @ (steps x rest): the product tensordot would form, without its wrapper.
+    summed = torch.matmul(w, grads.reshape(steps, -1))
+    return summed.reshape(num_examples, *grads.shape[1:])
 
 
 @dataclass
@@ -61,7 +87,7 @@ class PathIntegral:
 def integrate_gradients(
     gradient_fn: GradientFn,
     inputs: Tuple[Tensor, ...],
-    baselines: Tuple[Tensor, ...],
+    baselines: Tuple[PathBaseline, ...],
     n_steps: int,
     method: str,
     internal_batch_size: Optional[int],

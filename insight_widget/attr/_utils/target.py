@@ -10,7 +10,7 @@ when examples are expanded into path steps or samples, and selects the value fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, List, Literal, Optional, Tuple, Union
 
 import torch
@@ -31,10 +31,14 @@ class Target:
       * ``"index"``: ``value`` is a tuple of ints indexing dims 1..k of every row.
       * ``"per_example_index"``: ``value`` is a LongTensor of shape (rows,) indexing dim 1.
       * ``"per_example_tuple"``: ``value`` is a tuple of index tuples, one per row.
+
+    ``bounds`` (per-example indices): (min, max) of ``value``, kept through ``repeat`` and
+    ``slice`` so the range check of every selection needs no reduction over the rows.
     """
 
     kind: Kind
     value: Any = None
+    bounds: Optional[Tuple[int, int]] = field(default=None, compare=False, repr=False)
 
     @property
     def rows(self) -> Optional[int]:
@@ -48,7 +52,7 @@ class Target:
         if times == 1 or self.rows is None:
             return self
         if self.kind == "per_example_index":
-            return Target(self.kind, self.value.repeat(times))
+            return Target(self.kind, self.value.repeat(times), self.bounds)
         return Target(self.kind, self.value * times)
 
     def repeat_interleave(self, times: int) -> Target:
@@ -56,14 +60,15 @@ class Target:
         if times == 1 or self.rows is None:
             return self
         if self.kind == "per_example_index":
-            return Target(self.kind, self.value.repeat_interleave(times))
+            return Target(self.kind, self.value.repeat_interleave(times), self.bounds)
         return Target(self.kind, tuple(t for t in self.value for _ in range(times)))
 
     def slice(self, start: int, stop: int) -> Target:
         """Rows ``start:stop`` of a per-example target (others are unchanged)."""
         if self.rows is None:
             return self
-        return Target(self.kind, self.value[start:stop])
+        # The parent's bounds still bound a slice's values (a loose but valid range check).
+        return Target(self.kind, self.value[start:stop], self.bounds)
 
     def select(self, output: Tensor) -> Tensor:
         """The targeted value of each row of ``output``; shape (rows,) or, for ``"none"``,
@@ -86,12 +91,14 @@ class Target:
             )
         if self.kind == "per_example_index":
             index = self.value.to(output.device)
-            if index.numel() and (int(index.min()) < 0 or int(index.max()) >= output.shape[1]):
+            low, high = self.bounds if self.bounds is not None else _bounds(index)
+            if index.numel() and (low < 0 or high >= output.shape[1]):
                 raise ValueError(
                     f"`target` indices must lie in [0, {output.shape[1]}) for an output of shape "
-                    f"{tuple(output.shape)}; got values from {int(index.min())} to "
-                    f"{int(index.max())}."
+                    f"{tuple(output.shape)}; got values from {low} to {high}."
                 )
+            if output.dim() == 2:
+                return output.gather(1, index.unsqueeze(1)).squeeze(1)
             rows = torch.arange(output.shape[0], device=output.device)
             return output[rows, index]
         lengths = {len(entry) for entry in self.value}
@@ -187,14 +194,25 @@ def _tensor_target(target: Tensor) -> Target:
             "a tensor `target` must be a single index or 1-D with one index per example; got "
             f"shape {tuple(target.shape)}."
         )
-    return Target("per_example_index", target.long())
+    index = target.long()
+    return Target("per_example_index", index, _bounds(index))
+
+
+def _bounds(index: Tensor) -> Tuple[int, int]:
+    """(min, max) of a non-empty index tensor (one reduction)."""
+    if index.numel() == 0:
+        return (0, 0)
+    low, high = torch.aminmax(index)
+    return int(low), int(high)
 
 
 def _list_target(target: list) -> Target:
     if not target:
         raise ValueError("a list `target` must have one entry per example; got an empty list.")
     if all(is_int(t) for t in target):
-        return Target("per_example_index", torch.tensor([int(t) for t in target], dtype=torch.long))
+        values = [int(t) for t in target]
+        return Target("per_example_index", torch.tensor(values, dtype=torch.long),
+                      (min(values), max(values)))
     if all(isinstance(t, tuple) and t and all(is_int(i) for i in t) for t in target):
         return Target("per_example_tuple", tuple(tuple(int(i) for i in t) for t in target))
     raise TypeError(

@@ -13,7 +13,7 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.path import integrate_gradients
+from .._utils.path import difference, integrate_gradients
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
 from .._utils.validation import check_bool, check_optional_int
@@ -81,7 +81,9 @@ class IntegratedGradients(GradientAttribution):
         check_bool("return_convergence_delta", return_convergence_delta)
         validate_rule(method, n_steps)
         check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
-        baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
+        # Number baselines stay numbers: the path and the final product need no tensor of them.
+        baselines_ = tuple(b.to(dtype=x.dtype, device=x.device) if isinstance(b, Tensor) else b
+                           for b, x in zip(format_baselines(baselines, call.inputs), call.inputs))
 
         def gradient_fn(points: Tuple[Tensor, ...], steps: int):
             return input_gradients(self.forward_func, points, call.target.repeat(steps),
@@ -91,11 +93,12 @@ class IntegratedGradients(GradientAttribution):
                                        internal_batch_size)
         attributions = integral.gradient_sums
         if self._multiply_by_inputs:
-            attributions = tuple(g * (x - b) for g, x, b in zip(attributions, call.inputs,
-                                                                baselines_))
+            attributions = tuple(g * difference(x, b) for g, x, b in zip(attributions, call.inputs,
+                                                                         baselines_))
         result = restore_format(attributions, call.was_tuple)
         if not return_convergence_delta:
             return result
-        delta = convergence_delta(self.forward_func, attributions, baselines_, call.inputs,
+        delta = convergence_delta(self.forward_func, attributions,
+                                  expand_baselines(baselines_, call.inputs), call.inputs,
                                   call.target, call.args, integral.endpoint_outputs)
         return result, delta

@@ -52,8 +52,9 @@ class NoiseTunnel(Attribution):
     batches of ``nt_samples_batch_size`` samples per example; ``target``,
     ``additional_forward_args`` and per-example ``baselines`` are repeated to follow the
     noisy rows. The noise is drawn per batch from torch's global generator exactly as Captum
-    0.9 draws it (and references, with ``draw_baseline_from_distrib``, from NumPy's), so seeded
-    runs reproduce Captum's numbers.
+    0.9 draws it, and references (``draw_baseline_from_distrib``) from NumPy's, once for all
+    full batches and once more for a smaller last batch, as Captum does; so seeded runs
+    reproduce Captum's numbers (established by experiment, see ``_utils.sampling``).
 
     Args:
         attribution_method: the attribution object to smooth (e.g. ``Saliency(model)``).
