@@ -17,7 +17,6 @@ from ..attr._utils.inputs import (
     format_inputs,
     restore_format,
 )
-from ..attr._utils.perturbation import stacking_is_safe
 from ..attr._utils.prepare import PreparedCall, prepare_call
 from ..attr._utils.progress import report_progress
 from ..attr._utils.validation import check_bool, check_callable, describe
@@ -100,8 +99,7 @@ def infidelity(
     k = ``max_examples_per_batch // N``), and ``(inputs, baselines)`` when baselines are given,
     so a seeded run draws the same perturbations as Captum. Unlike Captum, the perturbed
     forwards run under ``torch.no_grad()``, the unperturbed output is computed once (not once
-    per chunk; for models whose rows are independent, within the first chunk's pass), a
-    ``perturb_func`` taking one argument also works with baselines, and
+    per chunk), a ``perturb_func`` taking one argument also works with baselines, and
     perturbations broadcastable to the input rows are accepted.
 
     Args:
@@ -136,16 +134,13 @@ def infidelity(
     pass_baselines = baselines is not None and accepts_second_argument(perturb_func)
 
     with torch.no_grad():
-        original, measured = None, 0
-        merge = stacking_is_safe(forward_func)
-        if not merge or needs_measurement(call.inputs, n_perturb_samples,
-                                          max_examples_per_batch):
-            with ActivationMeter(module_of(forward_func), n) as meter:
-                original = one_value_per_row(
-                    run_forward(forward_func, call.inputs, call.target, call.args), n,
-                    "forward_func")
-            measured = meter.largest_row_bytes
-        plan = plan_chunks(n_perturb_samples, n, max_examples_per_batch, measured)
+        # The unperturbed output once (Captum evaluates it again for every chunk); measured
+        # only when the planner needs the activation size.
+        measure = needs_measurement(call.inputs, n_perturb_samples, max_examples_per_batch)
+        with ActivationMeter(module_of(forward_func) if measure else None, n) as meter:
+            original = _forward(forward_func, call, call.inputs, 1)
+        plan = plan_chunks(n_perturb_samples, n, max_examples_per_batch,
+                           meter.largest_row_bytes)
         dots, drops = [], []
         for start, stop in plan:
             k = stop - start
@@ -154,17 +149,7 @@ def infidelity(
             returned = (perturb_func(given, expand_per_example(baselines, n, k))
                         if pass_baselines else perturb_func(given))
             perturbations, perturbed = _split_perturbation(returned, repeated)
-            if original is None and (max_examples_per_batch is None
-                                     or n * (k + 1) <= max_examples_per_batch):
-                # Rows are independent: the unperturbed examples ride along with the first
-                # chunk (one forward pass fewer than Captum's, same numbers).
-                outputs = _forward(forward_func, call, _with_originals(call.inputs, perturbed, k),
-                                   k + 1).reshape(n, k + 1)
-                original, outputs = outputs[:, 0], outputs[:, 1:]
-            else:
-                if original is None:
-                    original = _forward(forward_func, call, call.inputs, 1)
-                outputs = _forward(forward_func, call, perturbed, k).reshape(n, k)
+            outputs = _forward(forward_func, call, perturbed, k).reshape(n, k)
             dot = sum((p.reshape(n, k, -1) * a).sum(-1)
                       for p, a in zip(perturbations, flat_attributions))
             dots.append(dot)
@@ -187,17 +172,6 @@ def _forward(forward_func: Callable[..., Tensor], call: PreparedCall,
     output = run_forward(forward_func, rows, call.target.repeat_interleave(copies),
                          expand_additional_forward_args(call.args, copies, "repeat_interleave"))
     return one_value_per_row(output, call.num_examples * copies, "forward_func")
-
-
-def _with_originals(inputs: Tuple[Tensor, ...], perturbed: Tuple[Tensor, ...], k: int
-                    ) -> Tuple[Tensor, ...]:
-    """Example-major rows with k + 1 copies per example: the example, then its k perturbations."""
-    rows = []
-    for x, p in zip(inputs, perturbed):
-        n = x.shape[0]
-        joined = torch.cat([x.unsqueeze(1), p.reshape(n, k, *x.shape[1:])], dim=1)
-        rows.append(joined.reshape(n * (k + 1), *x.shape[1:]))
-    return tuple(rows)
 
 
 def _split_perturbation(returned: Any, rows: Tuple[Tensor, ...]
