@@ -1,13 +1,13 @@
 """The bundled demo models (``insight_widget.examples``) in the visualiser, wired as a user
-would: text from token ids and tabular rows with named columns."""
+would: text from token ids, tabular rows with named columns, and two-modality VQA."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from insight_widget import AttributionVisualizer, Batch, GeneralFeature, TextFeature
-from insight_widget.examples import sentiment, tabular
+from insight_widget import AttributionVisualizer, Batch, GeneralFeature, ImageFeature, TextFeature
+from insight_widget.examples import sentiment, shapes, tabular, vqa
 from insight_widget.widget.wire import decode_tensor
 
 from .conftest import Driver
@@ -54,3 +54,31 @@ def test_tabular_rows_are_attributed_per_named_column():
     for group in groups.unique():
         members = scores[groups == group]
         assert torch.allclose(members, members[0].expand_as(members))
+
+
+def test_vqa_attributes_the_picture_and_the_question_embeddings_together():
+    model, vocab = vqa.load_model(), vqa.load_vocab()
+    images, questions, answers = vqa.make_dataset(8, seed=1)
+
+    def embed(ids):
+        return model.embed_question(ids.unsqueeze(0)).squeeze(0).detach()
+
+    viz = AttributionVisualizer(
+        model, vqa.ANSWERS,
+        [ImageFeature("Picture", baseline_transforms=[lambda x: x * 0],
+                      input_transforms=[shapes.normalize]),
+         TextFeature("Question", baseline_transforms=[lambda x: x * 0],
+                     input_transforms=[embed],
+                     visualization_transform=lambda x: vocab.decode(x.reshape(-1),
+                                                                    keep_padding=True))],
+        [Batch((images, questions), answers)], score_func=lambda o: F.softmax(o, 1))
+    driver = Driver(viz)
+    request = driver.request("fetch", settings={"method": "Integrated Gradients",
+                                                "arguments": {"n_steps": 16}},
+                             filters={"num_examples": 2, "prediction": "correct"})
+    assert driver.done(request)["found"] == 2
+    result = driver.widget.examples[0]["models"][0]
+    assert result["error"] is None
+    assert all(c is not None and c != 0 for c in result["contributions"])
+    assert decode_tensor(result["attribution"][1]).shape == (vqa.MAX_LENGTH,)
+    assert torch.isfinite(decode_tensor(result["attribution"][0])).all()
