@@ -1,0 +1,1 @@
+"""Data files written for the demo models: the sentiment corpus and vocabulary, VQA questions."""
