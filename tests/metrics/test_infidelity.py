@@ -206,3 +206,18 @@ def test_model_with_several_outputs_per_example_needs_a_target():
     with pytest.raises(ValueError, match="one value per example"):
         ours.infidelity(nn.Linear(4, 3), gaussian_perturbation, torch.randn(2, 4),
                         torch.randn(2, 4))
+
+
+def test_signatures_match_captum():
+    import inspect
+
+    from captum.metrics._core.sensitivity import default_perturb_func
+
+    def parameters(function):
+        return [(p.name, p.kind, p.default if not callable(p.default) else p.default.__name__)
+                for p in inspect.signature(function).parameters.values()]
+
+    for name in ("infidelity", "infidelity_perturb_func_decorator", "sensitivity_max"):
+        assert parameters(getattr(ours, name)) == parameters(getattr(captum_metrics, name))
+    assert parameters(ours.default_perturb_func) == parameters(default_perturb_func)
+    assert set(captum_metrics.__all__) <= set(ours.__all__)
