@@ -6,6 +6,7 @@ All algorithms evaluate the model through these functions, so target handling, o
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any, Callable, Optional, Sequence, Tuple
 
@@ -85,12 +86,14 @@ def input_gradients(
                 "operations (it has no gradient); check that the model does not detach or "
                 "round its inputs."
             )
-        grads = torch.autograd.grad(
-            selected, leaves, grad_outputs=torch.ones_like(selected), allow_unused=True
-        )
+        # d(sum)/d(row) = 1 for every row, as ones as grad_outputs would give; the sum also
+        # serves the finiteness check of the outputs below.
+        total = selected.sum()
+        grads = torch.autograd.grad(total, leaves, allow_unused=True)
     grads = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, leaves))
     selected = selected.detach()
-    report_nonfinite_output(forward_func, selected, model_inputs, additional_forward_args)
+    report_nonfinite_output(forward_func, selected, model_inputs, additional_forward_args,
+                            total.detach())
     return grads, selected
 
 
@@ -137,9 +140,18 @@ def report_nonfinite_output(
     output: Tensor,
     inputs: Sequence[Tensor],
     args: Optional[Tuple[Any, ...]],
+    total: Optional[Tensor] = None,
 ) -> None:
-    """Warn when the model output is not finite, naming the first module that produced it."""
-    if not output.is_floating_point() or bool(torch.isfinite(output).all()):
+    """Warn when the model output is not finite, naming the first module that produced it.
+
+    ``total`` is ``output.sum()`` when the caller has it: a finite sum proves every value
+    finite (NaN/inf propagate), so only a non-finite sum (or an overflow) needs the full check.
+    """
+    if not output.is_floating_point():
+        return
+    if math.isfinite(float(output.sum() if total is None else total)):
+        return
+    if bool(torch.isfinite(output).all()):
         return
     where = ""
     model = module_of(forward_func)
