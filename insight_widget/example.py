@@ -45,12 +45,15 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def demo_notebook(demos: Sequence[str]) -> dict:
     """The nbformat-4 notebook Voila serves: a title, then one visualiser per demo."""
+    ids = iter(range(1000))
+
     def markdown(text: str) -> dict:
-        return {"cell_type": "markdown", "metadata": {}, "source": text}
+        return {"cell_type": "markdown", "id": f"cell-{next(ids)}", "metadata": {},
+                "source": text}
 
     def code(source: str) -> dict:
-        return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                "source": source}
+        return {"cell_type": "code", "execution_count": None, "id": f"cell-{next(ids)}",
+                "metadata": {}, "outputs": [], "source": source}
 
     cells = [
         markdown("# insight_widget — demo models\n\nPress **Fetch** to load examples, click a "
@@ -156,6 +159,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         wait_until_serving("127.0.0.1" if args.ip == "0.0.0.0" else args.ip, port, process,
                            STARTUP_TIMEOUT)
+        print(f"serving {notebook}", flush=True)
         print(f"insight_widget demo: {url}  (Ctrl-C to stop)", flush=True)
         if not args.no_browser:
             webbrowser.open(url)

@@ -16,7 +16,7 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from ._drawing import COLOUR_NAMES, SHAPES, draw_scenes
+from ._drawing import COLOUR_NAMES, SHAPES, Scenes, draw_scenes
 from ._training import accuracy, fit
 from ._weights import load_weights, save_weights
 from .shapes import CLASSES, TEST_SEED, ShapesCNN, make_dataset, normalize
@@ -30,15 +30,12 @@ SQUARE_YELLOW = 0.9  # fraction of training squares drawn yellow
 _YELLOW = COLOUR_NAMES.index("yellow")
 _SQUARE, _CIRCLE = SHAPES.index("square"), SHAPES.index("circle")
 
-__all__ = ["CLASSES", "load_model", "make_biased_dataset", "train"]
+__all__ = ["CLASSES", "load_model", "make_biased_dataset", "make_biased_scenes", "train"]
 
 
-def make_biased_dataset(n: int, seed: int) -> Tuple[Tensor, Tensor]:
-    """The biased training distribution: images (n, 3, 32, 32) in [0, 1], labels (n,).
-
-    Squares are yellow with probability ``SQUARE_YELLOW``; circles are never yellow; the other
-    shapes take any colour.
-    """
+def make_biased_scenes(n: int, seed: int) -> Scenes:
+    """Scenes of the biased training distribution: squares are yellow with probability
+    ``SQUARE_YELLOW``, circles are never yellow, the other shapes take any colour."""
     g = torch.Generator().manual_seed(int(seed) + 7)
     shapes = torch.randint(len(SHAPES), (n,), generator=g)
     colours = torch.randint(len(COLOUR_NAMES), (n,), generator=g)
@@ -49,7 +46,12 @@ def make_biased_dataset(n: int, seed: int) -> Tuple[Tensor, Tensor]:
     colours = torch.where(shapes == _SQUARE,
                           torch.where(squares_yellow, torch.full_like(colours, _YELLOW),
                                       not_yellow), colours)
-    scenes = draw_scenes(n, seed, shapes=shapes, colours=colours)
+    return draw_scenes(n, seed, shapes=shapes, colours=colours)
+
+
+def make_biased_dataset(n: int, seed: int) -> Tuple[Tensor, Tensor]:
+    """Images (n, 3, 32, 32) in [0, 1] and labels (n,) of :func:`make_biased_scenes`."""
+    scenes = make_biased_scenes(n, seed)
     return scenes.images, scenes.shapes
 
 
