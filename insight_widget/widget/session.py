@@ -10,7 +10,6 @@ attributions are cached, so going back to an earlier setting is instant.
 
 from __future__ import annotations
 
-import importlib
 import queue
 import threading
 import time
@@ -83,7 +82,6 @@ class ComputeSession:
         self._idle.set()
         self._cache: OrderedDict[Tuple[Any, ...], Dict[str, Any]] = OrderedDict()
         self.settings: Optional[Settings] = None
-        self._ensure_worker()  # starts warming up while the user looks at the controls
 
     # -- requests (called on the kernel thread) -------------------------------------------------
     def submit(self, kind: str, request_id: Any, payload: Dict[str, Any]) -> Job:
@@ -126,19 +124,7 @@ class ComputeSession:
                                             daemon=True)
             self._thread.start()
 
-    @staticmethod
-    def _warm_up() -> None:
-        """Import what torch loads lazily on the first ``autograd.grad`` of a non-scalar output
-        (``torch.fx.experimental.symbolic_shapes``, which imports sympy: ~3 s once per
-        process), so the first click does not pay for it. Imports only: the user's models are
-        not touched."""
-        try:
-            importlib.import_module("torch.fx.experimental.symbolic_shapes")
-        except Exception:  # an optional speed-up; attribution works without it
-            return
-
     def _work(self) -> None:
-        self._warm_up()
         while True:
             job = self._queue.get()
             if job is None:
