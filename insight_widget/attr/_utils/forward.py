@@ -100,7 +100,10 @@ def input_gradients(
 def warn_if_not_finite(tensors: Sequence[Tensor], what: str) -> None:
     """Warn (naming the tensor) when ``tensors`` hold NaN or infinity."""
     for index, tensor in enumerate(tensors):
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        # NaN/inf make the sum non-finite, so a finite sum (one reduction, no mask tensor)
+        # proves the tensor finite; only a non-finite sum (or an overflow) needs the full check.
+        if (tensor.is_floating_point() and not bool(torch.isfinite(tensor.sum()))
+                and not bool(torch.isfinite(tensor).all())):
             label = f"{what}[{index}]" if len(tensors) > 1 else what
             warnings.warn(
                 f"{label} contains NaN or infinite values; attributions computed from it are "

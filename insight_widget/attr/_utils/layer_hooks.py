@@ -31,7 +31,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from .forward import as_output_tensor, check_one_value_per_example, module_of
+from .forward import (
+    as_output_tensor,
+    check_one_value_per_example,
+    module_of,
+    rows_are_independent,
+)
 from .hooks import HookSet, module_name, resolve_modules
 from .inputs import expand_additional_forward_args, forward_arguments
 from .neuron_selector import NeuronSelector
@@ -40,6 +45,16 @@ from .validation import describe
 
 LayerSpec = Union[nn.Module, List[nn.Module]]
 Replacement = Tuple[Tensor, ...]
+
+
+class LazyModuleName:
+    """A module's dotted name in the model, looked up only when printed (error messages)."""
+
+    def __init__(self, model: Optional[nn.Module], module: nn.Module) -> None:
+        self.model, self.module = model, module
+
+    def __str__(self) -> str:
+        return module_name(self.model, self.module)
 
 
 def layers_as_list(layer: Any) -> Tuple[List[nn.Module], bool]:
@@ -52,17 +67,6 @@ def layers_as_list(layer: Any) -> Tuple[List[nn.Module], bool]:
         f"`layer` must be a torch.nn.Module of the model or a non-empty list of them; got "
         f"{describe(layer)}."
     )
-
-
-def check_layers_belong(forward_func: Callable[..., Any], layers: Sequence[nn.Module]) -> None:
-    """Raise ``ValueError`` naming a layer that is not a submodule of the model.
-
-    Only possible when ``forward_func`` is a module (or its bound method); for other callables
-    a layer that never runs is reported after the forward pass.
-    """
-    model = module_of(forward_func)
-    if model is not None:
-        resolve_modules(model, layers)
 
 
 def resolve_device_ids(forward_func: Callable[..., Any], device_ids: Optional[List[int]]
@@ -106,20 +110,38 @@ class LayerRecord:
 
 
 class _Recorder:
-    """Forward hooks recording (and optionally replacing) each layer's tensors per device."""
+    """Forward hooks recording (and optionally replacing) each layer's tensors per device.
 
-    def __init__(self, layers: Sequence[nn.Module], names: Sequence[str], to_input: bool,
+    Unless ``protect``, records are the layer's own tensors (no copy) and their version
+    counters are noted: :meth:`modified` then tells whether something modified one in place
+    later in the forward pass, in which case the caller runs again with ``protect``, where the
+    model continues with copies (in-place layers and in-place operations after the layer are
+    rare; copying every time would cost each call a memory copy of the layer).
+    """
+
+    def __init__(self, model: Optional[nn.Module], layers: Sequence[nn.Module], to_input: bool,
                  track_gradients: bool, replacements: Optional[Sequence[Replacement]],
-                 device_ids: Optional[List[int]]) -> None:
+                 device_ids: Optional[List[int]], protect: bool) -> None:
+        self.model = model
         self.layers = list(layers)
-        self.names = list(names)
         self.to_input = to_input
         self.track_gradients = track_gradients
         self.replacements = replacements
         self.device_ids = device_ids
+        self.protect = protect
         self.records: List[Dict[torch.device, Tuple[Tensor, ...]]] = [{} for _ in layers]
+        self.versions: List[Dict[torch.device, Tuple[int, ...]]] = [{} for _ in layers]
         self.is_tuple: List[bool] = [False] * len(self.layers)
         self._lock = threading.Lock()
+
+    def name(self, index: int) -> str:
+        return module_name(self.model, self.layers[index])
+
+    def modified(self) -> bool:
+        """Whether a recorded tensor was modified in place after it was recorded."""
+        return any(tuple(t._version for t in self.records[i][d]) != versions
+                   for i, by_device in enumerate(self.versions)
+                   for d, versions in by_device.items())
 
     def install(self, hooks: HookSet) -> None:
         for index, layer in enumerate(self.layers):
@@ -137,7 +159,7 @@ class _Recorder:
                     positions.append(position)
             if not tensors:
                 raise TypeError(
-                    f"layer '{self.names[index]}' received no tensor positional arguments; "
+                    f"layer '{self.name(index)}' received no tensor positional arguments; "
                     "attribute_to_layer_input needs at least one."
                 )
             new = self._process(index, tuple(tensors), len(tensors) > 1)
@@ -151,7 +173,7 @@ class _Recorder:
 
     def _output_hook(self, index: int) -> Callable[..., Any]:
         def hook(_module: nn.Module, _args: Any, output: Any) -> Any:
-            tensors, is_tuple = _split_tensors(output, "returned", self.names[index])
+            tensors, is_tuple = _split_tensors(output, "returned", self.name(index))
             new = self._process(index, tensors, is_tuple or isinstance(output, (tuple, list)))
             if new is None:
                 return None
@@ -162,19 +184,32 @@ class _Recorder:
                  ) -> Optional[Tuple[Tensor, ...]]:
         """Record ``tensors``; return what the model should continue with (None = unchanged)."""
         device = tensors[0].device
+        versions: Optional[Tuple[int, ...]] = None
         if self.replacements is not None:
             recorded = self._replacement_for(index, tensors, device)
             if self.track_gradients:
                 recorded = tuple(t.detach().requires_grad_() for t in recorded)
             onward: Optional[Tuple[Tensor, ...]] = tuple(t.clone() for t in recorded)
         elif self.track_gradients:
-            recorded = tuple(t if t.requires_grad else t.detach().requires_grad_() for t in tensors)
-            onward = tuple(t.clone() for t in recorded)
+            # A tensor without grad (frozen weights, inputs without grad) becomes a leaf; the
+            # model continues with a copy of it so later in-place operations stay legal.
+            recorded = tuple(t if t.requires_grad else t.detach().requires_grad_()
+                             for t in tensors)
+            if self.protect:
+                onward = tuple(t.clone() for t in recorded)
+            elif any(r is not t for r, t in zip(recorded, tensors)):
+                onward = tuple(t if r is t else r.clone() for r, t in zip(recorded, tensors))
+            else:
+                onward = None
+            versions = tuple(t._version for t in recorded)
         else:
-            recorded = tuple(t.detach().clone() for t in tensors)
+            recorded = tuple(t.detach().clone() for t in tensors) if self.protect else tensors
             onward = None
+            versions = tuple(t._version for t in recorded)
         with self._lock:
             self.records[index][device] = recorded
+            if versions is not None:
+                self.versions[index][device] = versions
             self.is_tuple[index] = is_tuple
         return onward
 
@@ -184,7 +219,7 @@ class _Recorder:
         full = self.replacements[index]
         if len(full) != len(tensors):
             raise ValueError(
-                f"layer '{self.names[index]}' has {len(tensors)} tensor(s) but {len(full)} "
+                f"layer '{self.name(index)}' has {len(tensors)} tensor(s) but {len(full)} "
                 "replacement tensor(s) were given."
             )
         pieces = []
@@ -194,7 +229,7 @@ class _Recorder:
                 value = self._device_chunk(value, device)
             if value.shape != original.shape:
                 raise ValueError(
-                    f"replacement for layer '{self.names[index]}' has shape "
+                    f"replacement for layer '{self.name(index)}' has shape "
                     f"{tuple(value.shape)} but the layer's tensor has shape "
                     f"{tuple(original.shape)}."
                 )
@@ -218,8 +253,10 @@ class _Recorder:
         """Per-device records of layer ``index`` in ``device_ids`` order."""
         by_device = self.records[index]
         if not by_device:
+            if self.model is not None:
+                resolve_modules(self.model, [self.layers[index]])   # names a foreign layer
             raise ValueError(
-                f"`layer` '{self.names[index]}' did not run during the forward pass: it is not "
+                f"`layer` '{self.name(index)}' did not run during the forward pass: it is not "
                 "used by the model's forward for these inputs (or is not part of the model)."
             )
         if len(by_device) == 1:
@@ -264,22 +301,28 @@ def run_with_layers(
     device_ids: Optional[List[int]] = None,
     track_gradients: bool = False,
     replacements: Optional[Sequence[Replacement]] = None,
+    protect: bool = False,
 ) -> LayerPass:
     """One forward pass of ``forward_func(*inputs, *args)`` recording each layer's tensors.
 
     ``track_gradients`` keeps the records connected to the output's autograd graph (the caller
     enables grad). ``replacements[i]`` (tensors shaped like layer i's) are substituted for layer
-    i's tensors and recorded in their place. Raises ``ValueError`` naming a layer that is not
+    i's tensors and recorded in their place. ``protect`` makes the model continue with copies
+    of the recorded tensors from the start (otherwise only after an in-place modification was
+    detected), so hooks that other machinery registers on the layer's own tensors (DeepLift's
+    rules) never see the recorded tensor. Raises ``ValueError`` naming a layer that is not
     part of the model or does not run.
     """
-    check_layers_belong(forward_func, layers)
     model = module_of(forward_func)
-    names = [module_name(model, layer) for layer in layers]
-    recorder = _Recorder(layers, names, attribute_to_layer_input, track_gradients, replacements,
-                         resolve_device_ids(forward_func, device_ids))
-    with HookSet() as hooks:
-        recorder.install(hooks)
-        output = as_output_tensor(forward_func(*forward_arguments(inputs, args)))
+    ids = resolve_device_ids(forward_func, device_ids)
+    for attempt in ((True,) if protect else (False, True)):
+        recorder = _Recorder(model, layers, attribute_to_layer_input, track_gradients,
+                             replacements, ids, attempt)
+        with HookSet() as hooks:
+            recorder.install(hooks)
+            output = as_output_tensor(forward_func(*forward_arguments(inputs, args)))
+        if not recorder.modified():
+            break
     per_device = [recorder.layer_records(i) for i in range(len(layers))]
     return LayerPass(output, per_device, list(recorder.is_tuple))
 
@@ -319,12 +362,14 @@ def layer_gradients(
     device_ids: Optional[List[int]] = None,
     grad_kwargs: Optional[Dict[str, Any]] = None,
     replacements: Optional[Sequence[Replacement]] = None,
+    protect: bool = False,
 ) -> LayerGradients:
     """d output[target] / d (layer tensors), summed over the batch (rows are independent, so
     each row's gradient is that example's), from one forward and one backward pass."""
     with torch.enable_grad():
         result = run_with_layers(forward_func, layers, inputs, args, attribute_to_layer_input,
-                                 device_ids, track_gradients=True, replacements=replacements)
+                                 device_ids, track_gradients=True, replacements=replacements,
+                                 protect=protect)
         selected = target.select(result.output)
         check_one_value_per_example(selected, target)
         flat = [t for per_device in result.per_device for part in per_device for t in part]
@@ -347,6 +392,45 @@ def layer_gradients(
     return LayerGradients(gradient_records, activation_records, selected.detach())
 
 
+def endpoint_activations(
+    forward_func: Callable[..., Any],
+    layers: Sequence[nn.Module],
+    inputs: Tuple[Tensor, ...],
+    baselines: Tuple[Tensor, ...],
+    target: Target,
+    args: Optional[Tuple[Any, ...]],
+    attribute_to_layer_input: bool,
+    device_ids: Optional[List[int]],
+) -> Tuple[List[LayerRecord], List[LayerRecord], Tuple[Tensor, Tensor]]:
+    """Layer activations at the inputs and at the baselines, plus (F(baselines), F(inputs)).
+
+    When stacking examples cannot change any row (a module in eval mode) both run in one
+    forward pass of 2N rows; otherwise two passes.
+    """
+    n = inputs[0].shape[0]
+    with torch.no_grad():
+        if rows_are_independent(forward_func):
+            stacked = tuple(torch.cat([x, b]) for x, b in zip(inputs, baselines))
+            result = run_with_layers(forward_func, layers, stacked,
+                                     expand_additional_forward_args(args, 2),
+                                     attribute_to_layer_input, device_ids)
+            records = result.records()
+            if all(t.shape[0] == 2 * n for r in records for t in r.tensors):
+                output = target.repeat(2).select(result.output)
+                at_inputs = [LayerRecord(tuple(t[:n] for t in r.tensors), r.is_tuple)
+                             for r in records]
+                at_baselines = [LayerRecord(tuple(t[n:] for t in r.tensors), r.is_tuple)
+                                for r in records]
+                if output.dim() > 0 and output.shape[0] == 2 * n:
+                    return at_inputs, at_baselines, (output[n:], output[:n])
+        first = run_with_layers(forward_func, layers, inputs, args, attribute_to_layer_input,
+                                device_ids)
+        second = run_with_layers(forward_func, layers, baselines, args,
+                                 attribute_to_layer_input, device_ids)
+    return (first.records(), second.records(),
+            (target.select(second.output), target.select(first.output)))
+
+
 def neuron_gradients(
     forward_func: Callable[..., Any],
     layer: nn.Module,
@@ -357,20 +441,30 @@ def neuron_gradients(
     device_ids: Optional[List[int]] = None,
     target: Optional[Target] = None,
     grad_kwargs: Optional[Dict[str, Any]] = None,
+    reference_rows: Optional[Sequence[Tensor]] = None,
+    protect: bool = False,
 ) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
     """Gradients of the selected neuron w.r.t. ``inputs`` (per row) from one forward pass.
 
     With ``target``, also d output[target] / d neuron per example, shape (N,) (the selector
     applied to the layer gradients; Neuron Conductance's chain-rule factor). Returns
     ``(input_gradients, output_gradient_or_None)``.
+
+    ``reference_rows`` (DeepLift family): constant rows stacked under each input inside the
+    graph, so the model sees ``[inputs; reference_rows]``; the neuron is summed over all rows
+    and the gradients are w.r.t. the input rows.
     """
     with torch.enable_grad():
         leaves = tuple(x.detach().requires_grad_() for x in inputs)
-        result = run_with_layers(forward_func, [layer], leaves, args, attribute_to_neuron_input,
-                                 device_ids, track_gradients=True)
-        name = module_name(module_of(forward_func), layer)
+        model_inputs = leaves if reference_rows is None else tuple(
+            torch.cat([leaf, reference.detach()]) for leaf, reference in zip(leaves,
+                                                                             reference_rows))
+        result = run_with_layers(forward_func, [layer], model_inputs, args,
+                                 attribute_to_neuron_input, device_ids, track_gradients=True,
+                                 protect=protect)
         per_device = result.per_device[0]
         tensors = concat_devices(per_device)
+        name = LazyModuleName(module_of(forward_func), layer)
         neuron = selector.select(tensors, name)
         output_gradient = None
         if target is not None:
@@ -437,7 +531,7 @@ def neuron_evaluator(
     """A perturbation-engine row evaluator whose "output" is the selected neuron: runs the
     model on ``rows`` (perturbed inputs, ``copies`` stacked copies) and returns the neuron's
     value per row (Neuron Feature Ablation)."""
-    name = module_name(module_of(forward_func), layer)
+    name = LazyModuleName(module_of(forward_func), layer)
 
     def evaluate(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
         result = run_with_layers(forward_func, [layer], rows,
@@ -475,8 +569,8 @@ __all__ = [
     "LayerPass",
     "LayerRecord",
     "LayerSpec",
-    "check_layers_belong",
     "concat_devices",
+    "endpoint_activations",
     "flatten_records",
     "format_layer_result",
     "layer_activations",

@@ -38,7 +38,7 @@ class NeuronSelector:
         """Whether an index selector picks several neurons (summed per example)."""
         return self.index is not None and any(isinstance(i, slice) for i in self.index)
 
-    def select(self, tensors: Sequence[Tensor], layer_name: str = "layer") -> Tensor:
+    def select(self, tensors: Sequence[Tensor], layer_name: Any = "layer") -> Tensor:
         """The selected neuron value(s) per example, shape (N,) (or 0-d from a callable)."""
         if self.function is not None:
             value = self.function(tensors[0] if len(tensors) == 1 else tuple(tensors))
@@ -64,7 +64,7 @@ class NeuronSelector:
             selected = selected.reshape(selected.shape[0], -1).sum(1)
         return selected
 
-    def _check_range(self, layer: Tensor, layer_name: str) -> None:
+    def _check_range(self, layer: Tensor, layer_name: Any) -> None:
         assert self.index is not None
         if len(self.index) > layer.dim() - 1:
             raise ValueError(

@@ -3,72 +3,30 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from .._utils.forward import rows_are_independent
 from .._utils.inputs import (
     expand_additional_forward_args,
     expand_baselines,
     format_baselines,
 )
 from .._utils.layer_hooks import (
-    LayerRecord,
     LayerSpec,
+    endpoint_activations,
     flatten_records,
     format_layer_result,
     layer_gradients,
-    run_with_layers,
     unflatten_like,
 )
 from .._utils.path import integrate_gradients
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
-from .._utils.target import Target
 from .._utils.validation import check_bool, check_optional_int
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors, convergence_delta
 from ._common import check_flags, check_grad_kwargs, layer_modules
-
-
-def endpoint_activations(
-    forward_func: Callable[..., Any],
-    layers: Sequence[Any],
-    inputs: Tuple[Tensor, ...],
-    baselines: Tuple[Tensor, ...],
-    target: Target,
-    args: Optional[Tuple[Any, ...]],
-    attribute_to_layer_input: bool,
-    device_ids: Optional[List[int]],
-) -> Tuple[List[LayerRecord], List[LayerRecord], Tuple[Tensor, Tensor]]:
-    """Layer activations at the inputs and at the baselines, plus (F(baselines), F(inputs)).
-
-    When stacking examples cannot change any row (a module in eval mode) both run in one
-    forward pass of 2N rows; otherwise two passes.
-    """
-    n = inputs[0].shape[0]
-    with torch.no_grad():
-        if rows_are_independent(forward_func):
-            stacked = tuple(torch.cat([x, b]) for x, b in zip(inputs, baselines))
-            result = run_with_layers(forward_func, layers, stacked,
-                                     expand_additional_forward_args(args, 2),
-                                     attribute_to_layer_input, device_ids)
-            records = result.records()
-            if all(t.shape[0] == 2 * n for r in records for t in r.tensors):
-                output = target.repeat(2).select(result.output)
-                at_inputs = [LayerRecord(tuple(t[:n] for t in r.tensors), r.is_tuple)
-                             for r in records]
-                at_baselines = [LayerRecord(tuple(t[n:] for t in r.tensors), r.is_tuple)
-                                for r in records]
-                if output.dim() > 0 and output.shape[0] == 2 * n:
-                    return at_inputs, at_baselines, (output[n:], output[:n])
-        first = run_with_layers(forward_func, layers, inputs, args, attribute_to_layer_input,
-                                device_ids)
-        second = run_with_layers(forward_func, layers, baselines, args,
-                                 attribute_to_layer_input, device_ids)
-    return (first.records(), second.records(),
-            (target.select(second.output), target.select(first.output)))
 
 
 class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
