@@ -66,9 +66,18 @@ def weighted_step_sum(grads: Tensor, weights: Sequence[float], num_examples: int
     """``sum_k weights[k] * grads[k*N:(k+1)*N]`` for step-major rows; shape (N, ...)."""
     steps = len(weights)
     w = _constant(tuple(weights), grads.dtype, grads.device)
+    per_step = grads.reshape(steps, num_examples, *grads.shape[1:])  # a view: splits dim 0
+    # Gradients of transposed activations (e.g. a Conv1d over embeddings) are not contiguous;
+    # ordering the trailing dims by stride usually makes them so, which lets the product
+    # below read them in place instead of copying them first.
+    order = sorted(range(1, per_step.dim()), key=lambda d: -per_step.stride(d))
+    permuted = per_step.permute(0, *order)
+    if not permuted.is_contiguous():
+        order, permuted = list(range(1, per_step.dim())), per_step
     # (1 x steps) @ (steps x rest): the product tensordot would form, without its wrapper.
-    summed = torch.matmul(w, grads.reshape(steps, -1))
-    return summed.reshape(num_examples, *grads.shape[1:])
+    summed = torch.matmul(w, permuted.reshape(steps, -1)).reshape(permuted.shape[1:])
+    inverse = [order.index(d) for d in range(1, per_step.dim())]
+    return summed.permute(*inverse)
 
 
 @dataclass
