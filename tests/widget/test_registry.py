@@ -108,7 +108,8 @@ def test_argument_schema_parses_and_checks_ranges():
 
 def test_guided_grad_cam_explains_the_picture_and_says_why_the_question_gets_nothing(vqa):
     vqa, example = vqa
-    both = vqa.attribute(example, 0, vqa.make_settings("Guided Grad Cam")).wire
+    with pytest.warns(UserWarning, match="cannot be upsampled"):  # Captum's warning, kept
+        both = vqa.attribute(example, 0, vqa.make_settings("Guided Grad Cam")).wire
     assert both["error"] is None and both["attribution"][0]["shape"] == [16, 16]
     assert both["attribution"][1] is None and "Question" in both["warning"]
     question_only = vqa.make_settings("Guided Grad Cam", active=[False, True])
