@@ -113,6 +113,7 @@ def test_guided_grad_cam_explains_the_picture_and_says_why_the_question_gets_not
     assert both["error"] is None and both["attribution"][0]["shape"] == [16, 16]
     assert both["attribution"][1] is None and "Question" in both["warning"]
     question_only = vqa.make_settings("Guided Grad Cam", active=[False, True])
-    wire = vqa.attribute(example, 0, question_only).wire
+    with pytest.warns(UserWarning, match="cannot be upsampled"):
+        wire = vqa.attribute(example, 0, question_only).wire
     assert wire["error"] is None and wire["attribution"] == [None, None]
     assert "no attribution for Question" in wire["warning"]
