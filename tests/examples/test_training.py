@@ -34,15 +34,16 @@ def test_fit_is_deterministic_and_restores_the_global_random_state():
 
 def test_train_writes_weights_that_load_model_reads(tmp_path, monkeypatch):
     monkeypatch.setattr(_weights, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(tabular, "TRAIN_SIZE", 3000)  # a quick epoch; the schedule is the same
     lines = []
-    model = tabular.train(epochs=1, log=lines.append)
+    model = tabular.train(epochs=2, log=lines.append)
     assert (tmp_path / "tabular.pt").exists()
     assert any("held-out accuracy" in line for line in lines)
     loaded = tabular.load_model()
     assert not loaded.training
     rows, labels = tabular.make_dataset(1000, seed=tabular.TEST_SEED)
     assert accuracy(loaded, (rows,), labels) == accuracy(model, (rows,), labels)
-    assert accuracy(loaded, (rows,), labels) > 0.6  # one epoch is enough to beat chance (1/3)
+    assert accuracy(loaded, (rows,), labels) > 0.5  # two short epochs beat chance (1/3)
 
 
 def test_missing_weights_say_how_to_retrain(tmp_path, monkeypatch):
