@@ -130,3 +130,19 @@ def test_neuron_integrated_gradients_is_complete_for_the_neuron():
         inputs, neuron_selector=1, n_steps=300)
     change = model(inputs)[:, 1] - model(torch.zeros_like(inputs))[:, 1]
     assert torch.allclose(result.sum(1), change.detach(), atol=1e-2)
+
+
+def test_neuron_methods_on_a_model_wrapped_in_data_parallel():
+    # Without GPUs DataParallel calls the module directly; the hooks on the inner layer fire.
+    wrapped = nn.DataParallel(CONV)
+    for name, kwargs in [("NeuronGradient", {}), ("NeuronConductance", {"target": 2,
+                                                                        "n_steps": 3}),
+                         ("NeuronDeepLift", {}), ("NeuronGuidedBackprop", {})]:
+        mine = getattr(ours_attr, name)(wrapped, CONV.block2).attribute(
+            IMAGES, neuron_selector=(1, 0, 0), **kwargs)
+        plain = getattr(ours_attr, name)(CONV, CONV.block2).attribute(
+            IMAGES, neuron_selector=(1, 0, 0), **kwargs)
+        reference = getattr(captum_attr, name)(wrapped, CONV.block2).attribute(
+            IMAGES, neuron_selector=(1, 0, 0), **kwargs)
+        assert_same(mine, reference)
+        assert_same(mine, plain)

@@ -12,12 +12,12 @@ from .._utils.feature_mask import format_feature_mask
 from .._utils.layer_hooks import layer_activations, layer_replacing_evaluator
 from .._utils.perturbation import ablation_attributions, plan_evaluation
 from .._utils.prepare import prepare_call
-from ..base import LayerAttribution, PerturbationAttribution, TensorOrTupleOfTensors
-from ..perturbation.feature_permutation import _permute_feature
+from ..base import LayerAttribution, TensorOrTupleOfTensors
+from ..perturbation.feature_permutation import FeaturePermutation
 from ._common import single_layer
 
 
-class LayerFeaturePermutation(LayerAttribution, PerturbationAttribution):
+class LayerFeaturePermutation(LayerAttribution, FeaturePermutation):
     r"""Permutation importance in a layer: each group g of the layer's output neurons
     (``layer_mask``; default every neuron alone) is shuffled across the examples of the batch,
     and every neuron of g gets
@@ -25,7 +25,8 @@ class LayerFeaturePermutation(LayerAttribution, PerturbationAttribution):
     .. math:: a_{r,j} = F(x)_r - F(x \mid y_g \leftarrow \pi_g(y_g))_r,\quad g \ni j.
 
     Needs at least 2 examples; random permutations are drawn in Captum's order (group by
-    group), so seeded runs match Captum's with ``perturbations_per_eval`` = 1.
+    group), so seeded runs match Captum's with ``perturbations_per_eval`` = 1. The
+    permutation is ``self.perm_func`` (FeaturePermutation's default).
 
     Args:
         forward_func: the model or any callable running it.
@@ -66,6 +67,6 @@ class LayerFeaturePermutation(LayerAttribution, PerturbationAttribution):
                                    self.forward_func)
             attributions = ablation_attributions(
                 evaluate, values, None, masks, plan,
-                perturb=lambda _index, value, selected: _permute_feature(value, selected),
+                perturb=lambda _index, value, selected: self.perm_func(value, selected),
                 groups_per_build=perturbations_per_eval)
         return record.restore(attributions)
