@@ -388,3 +388,19 @@ def test_custom_rules_subclass_propagation_rule():
                           LRP(nn.Sequential(plain)).attribute(inputs, target=1), atol=1e-6)
     with pytest.raises(TypeError):
         PropagationRule()
+
+
+def test_lrp_on_a_model_wrapped_in_data_parallel():
+    # On CPU DataParallel calls the module directly; the rules of the inner layers apply.
+    model = simple_lrp_model()
+    model[0].rule = GammaRule()
+    inputs = torch.randn(3, 3)
+    wrapped = nn.DataParallel(model)
+    mine = LRP(wrapped).attribute(inputs, return_convergence_delta=True)
+    assert_same_delta(mine, LRP(model).attribute(inputs, return_convergence_delta=True))
+    theirs_model = simple_lrp_model()
+    theirs_model[0].rule = captum_rules.GammaRule()
+    assert_same_delta(mine, captum_attr.LRP(nn.DataParallel(theirs_model)).attribute(
+        inputs, return_convergence_delta=True))
+    assert_same(LayerLRP(wrapped, model[2]).attribute(inputs),
+                LayerLRP(model, model[2]).attribute(inputs))
