@@ -82,10 +82,60 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.e2e
-def test_example_serves_every_demo_in_the_browser_and_stops_on_ctrl_c():
+def _in_thread(function, *args) -> None:
+    """Run ``function(*args)`` in a fresh thread and re-raise what it raised."""
+    failure: List[BaseException] = []
+
+    def run() -> None:
+        try:
+            function(*args)
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(900)
+    if thread.is_alive():
+        raise AssertionError("the browser session did not finish in 900 s")
+    if failure:
+        raise failure[0]
+
+
+def _drive_the_page(url: str, errors: List[str], external: List[str]) -> None:
+    """Open the demo page, wait for every visualiser, fetch in each, screenshot."""
     from playwright.sync_api import sync_playwright
 
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+        def offline(route):  # this network is closed; fail fast and record who asked
+            external.append(route.request.url)
+            route.abort()
+
+        page.route(re.compile(r"^https?://(?!localhost|127\.0\.0\.1)"), offline)
+        page.goto(url, timeout=240_000)
+        roots = page.locator('[data-testid="iw-root"]')
+        # Voila executes the notebook while streaming the page: one visualiser per demo
+        page.wait_for_function(
+            "n => document.querySelectorAll('[data-testid=\"iw-root\"]').length === n",
+            arg=len(example.DEMOS), timeout=240_000)
+        for index in range(len(example.DEMOS)):
+            root = roots.nth(index)
+            root.locator('[data-testid="iw-fetch"]').click()
+            root.locator('[data-testid="iw-example"]').first.wait_for(timeout=120_000)
+            root.locator('[data-testid="iw-example"] [data-testid="iw-attribution"]'
+                         ).first.wait_for(timeout=120_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "example_app.png"))
+        browser.close()
+
+
+@pytest.mark.e2e
+def test_example_serves_every_demo_in_the_browser_and_stops_on_ctrl_c():
     port = example.free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
@@ -98,35 +148,11 @@ def test_example_serves_every_demo_in_the_browser_and_stops_on_ctrl_c():
         assert url == f"http://localhost:{port}/"
         workdir = output.wait_for(r"(/\S*insight_widget_demo_\w+)/", 30).group(1)
 
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                 args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            errors: List[str] = []
-            external: List[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-
-            def offline(route):  # this network is closed; fail fast and record who asked
-                external.append(route.request.url)
-                route.abort()
-
-            page.route(re.compile(r"^https?://(?!localhost|127\.0\.0\.1)"), offline)
-            page.goto(url, timeout=240_000)
-            roots = page.locator('[data-testid="iw-root"]')
-            # Voila executes the notebook while streaming the page: one visualiser per demo
-            page.wait_for_function(
-                "n => document.querySelectorAll('[data-testid=\"iw-root\"]').length === n",
-                arg=len(example.DEMOS), timeout=240_000)
-            for index in range(len(example.DEMOS)):
-                root = roots.nth(index)
-                root.locator('[data-testid="iw-fetch"]').click()
-                root.locator('[data-testid="iw-example"]').first.wait_for(timeout=120_000)
-                root.locator('[data-testid="iw-example"] [data-testid="iw-attribution"]'
-                             ).first.wait_for(timeout=120_000)
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "example_app.png"))
-            browser.close()
+        errors: List[str] = []
+        external: List[str] = []
+        # Playwright's sync API refuses to start in a thread whose asyncio loop runs (the e2e
+        # session's browser fixture may hold one open), so the page is driven from a new thread
+        _in_thread(_drive_the_page, url, errors, external)
 
         # only Voila's page template reaches for a CDN (an icon font); nothing of ours does
         assert all("fontawesome" in u for u in external), external
