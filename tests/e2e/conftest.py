@@ -1,4 +1,4 @@
-"""A real JupyterLab server (session fixture) and Debian's Chromium driven by Playwright.
+"""A real JupyterLab server and Debian's Chromium driven by Playwright (package fixtures).
 
 The server runs in its own process group with temporary config, runtime, settings and root
 directories, and is killed in teardown. Notebooks are written into its root by the tests.
@@ -53,7 +53,9 @@ class JupyterLab:
         return name
 
 
-@pytest.fixture(scope="session")
+# package scope: torn down after the last test in tests/e2e, so later tests can start their own
+# Playwright (two sync Playwright instances cannot run at once) and no server lingers
+@pytest.fixture(scope="package")
 def jupyter_lab(tmp_path_factory) -> Iterator[JupyterLab]:
     base = tmp_path_factory.mktemp("jupyter")
     root, config, runtime, settings = (base / d for d in ("root", "config", "runtime",
@@ -100,7 +102,7 @@ def jupyter_lab(tmp_path_factory) -> Iterator[JupyterLab]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
