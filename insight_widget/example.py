@@ -104,6 +104,17 @@ def wait_until_serving(host: str, port: int, process: subprocess.Popen,
             time.sleep(0.3)
 
 
+def _die_with_parent() -> None:
+    """In the Voila child (Linux): get SIGTERM when this process dies, even by SIGKILL, so
+    Voila never outlives the command that started it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # best effort: Ctrl-C and `kill` are handled by stop() anyway
+
+
 def stop(process: subprocess.Popen) -> None:
     """Stop Voila and its kernels (its own process group): SIGTERM, then SIGKILL."""
     if process.poll() is not None:
@@ -151,7 +162,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     env = {**os.environ, "ANYWIDGET_HMR": "0"}
     # own process group: Ctrl-C reaches only us, and stop() ends Voila and its kernel together
     process = subprocess.Popen(voila_command(notebook, port, args.ip), cwd=workdir, env=env,
-                               start_new_session=True)
+                               start_new_session=True,
+                               preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     # Ctrl-C must work even when started from a shell that ignores SIGINT for background jobs,
     # and `kill` stops as cleanly as Ctrl-C
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -164,6 +165,36 @@ def test_example_serves_every_demo_in_the_browser_and_stops_on_ctrl_c():
         output.wait_for("stopping the demo server", 5)
         assert not _listening(port)
         assert not os.path.exists(workdir)
+    finally:
+        if process.poll() is None:  # a failure above: stop it the way a user would first
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+
+@pytest.mark.e2e
+def test_voila_does_not_outlive_an_example_killed_hard():
+    port = example.free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "insight_widget.example", "--no-browser", "--port", str(port),
+         "--demo", "tabular"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+    output = _Output(process)
+    try:
+        output.wait_for(r"insight_widget demo: http://", 180)
+        workdir = output.wait_for(r"serving (/\S*insight_widget_demo_\w+)/", 5).group(1)
+        assert _listening(port)
+        process.kill()  # SIGKILL: no clean-up code runs in the example itself
+        process.wait(10)
+        deadline = time.monotonic() + 60
+        while _listening(port) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _listening(port)
+        shutil.rmtree(workdir)  # its temporary notebook is left behind: only that
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
