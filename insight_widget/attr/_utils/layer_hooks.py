@@ -57,6 +57,13 @@ class LazyModuleName:
         return module_name(self.model, self.module)
 
 
+def check_grad_kwargs(grad_kwargs: Any) -> Optional[Dict[str, Any]]:
+    """``grad_kwargs`` are keyword arguments for ``torch.autograd.grad`` (or None)."""
+    if grad_kwargs is not None and not isinstance(grad_kwargs, dict):
+        raise TypeError(f"`grad_kwargs` must be a dict or None; got {describe(grad_kwargs)}.")
+    return grad_kwargs
+
+
 def layers_as_list(layer: Any) -> Tuple[List[nn.Module], bool]:
     """``(modules, was_list)`` for a layer given as a module or a list of modules."""
     if isinstance(layer, nn.Module):
@@ -569,6 +576,7 @@ __all__ = [
     "LayerPass",
     "LayerRecord",
     "LayerSpec",
+    "check_grad_kwargs",
     "concat_devices",
     "endpoint_activations",
     "flatten_records",

@@ -12,13 +12,13 @@ from .._utils.inputs import (
     expand_baselines,
     format_baselines,
 )
-from .._utils.layer_hooks import LayerRecord, layer_gradients
+from .._utils.layer_hooks import LayerRecord, check_grad_kwargs, layer_gradients
 from .._utils.path import integrate_gradients
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
 from .._utils.validation import check_optional_int
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors
-from ._common import check_flags, check_grad_kwargs, single_layer
+from ._common import check_flags, single_layer
 
 
 class InternalInfluence(LayerAttribution, GradientAttribution):

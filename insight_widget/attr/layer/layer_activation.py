@@ -6,10 +6,10 @@ from typing import Any, Callable, List, Optional, Union
 
 from torch import Tensor
 
-from .._utils.layer_hooks import LayerSpec, format_layer_result, layer_activations
+from .._utils.layer_hooks import LayerSpec, format_layer_result, layer_activations, layers_as_list
 from .._utils.prepare import prepare_call
 from ..base import LayerAttribution, TensorOrTupleOfTensors
-from ._common import check_flags, layer_modules
+from ._common import check_flags
 
 
 class LayerActivation(LayerAttribution):
@@ -47,7 +47,7 @@ class LayerActivation(LayerAttribution):
         """
         check_flags(attribute_to_layer_input=attribute_to_layer_input)
         call = prepare_call(inputs, None, additional_forward_args)
-        layers, was_list = layer_modules(self.layer)
+        layers, was_list = layers_as_list(self.layer)
         records, _ = layer_activations(self.forward_func, layers, call.inputs, call.args,
                                        attribute_to_layer_input, self.device_ids)
         return format_layer_result(records, was_list)

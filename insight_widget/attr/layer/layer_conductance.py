@@ -12,14 +12,14 @@ from .._utils.inputs import (
     expand_baselines,
     format_baselines,
 )
-from .._utils.layer_hooks import LayerRecord, layer_gradients
+from .._utils.layer_hooks import LayerRecord, check_grad_kwargs, layer_gradients
 from .._utils.path import path_points
 from .._utils.prepare import prepare_call
 from .._utils.progress import report_progress
 from .._utils.quadrature import step_sizes_and_alphas, validate_rule
 from .._utils.validation import check_bool, check_optional_int
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors, convergence_delta
-from ._common import check_flags, check_grad_kwargs, single_layer
+from ._common import check_flags, single_layer
 
 
 def finite_difference_sum(grads: Tensor, activations: Tensor, points: int, num_examples: int

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .._utils.deeplift_rules import deeplift_rules, rule_for
 from .._utils.inputs import expand_additional_forward_args, expand_baselines, format_baselines
-from .._utils.layer_hooks import LayerRecord, layer_activations, layer_gradients
+from .._utils.layer_hooks import LayerRecord, check_grad_kwargs, layer_activations, layer_gradients
 from .._utils.prepare import prepare_call
 from .._utils.target import Target
 from .._utils.validation import check_bool
@@ -21,7 +21,7 @@ from ..gradient.deep_lift import (
     deeplift_attributions,
     stacked_endpoints,
 )
-from ._common import check_flags, check_grad_kwargs, single_layer
+from ._common import check_flags, single_layer
 
 
 def layer_multipliers(

@@ -9,13 +9,15 @@ from torch import Tensor
 from .._utils.layer_hooks import (
     LayerRecord,
     LayerSpec,
+    check_grad_kwargs,
     format_layer_result,
     layer_gradients,
+    layers_as_list,
 )
 from .._utils.prepare import prepare_call
 from .._utils.validation import check_bool
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors
-from ._common import check_flags, check_grad_kwargs, layer_modules
+from ._common import check_flags
 
 
 class LayerGradientXActivation(LayerAttribution, GradientAttribution):
@@ -64,7 +66,7 @@ class LayerGradientXActivation(LayerAttribution, GradientAttribution):
         """
         check_flags(attribute_to_layer_input=attribute_to_layer_input)
         call = prepare_call(inputs, target, additional_forward_args)
-        layers, was_list = layer_modules(self.layer)
+        layers, was_list = layers_as_list(self.layer)
         result = layer_gradients(self.forward_func, layers, call.inputs, call.target, call.args,
                                  attribute_to_layer_input, self.device_ids,
                                  check_grad_kwargs(grad_kwargs))

@@ -15,10 +15,12 @@ from .._utils.inputs import (
 )
 from .._utils.layer_hooks import (
     LayerSpec,
+    check_grad_kwargs,
     endpoint_activations,
     flatten_records,
     format_layer_result,
     layer_gradients,
+    layers_as_list,
     unflatten_like,
 )
 from .._utils.path import integrate_gradients
@@ -26,7 +28,7 @@ from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
 from .._utils.validation import check_bool, check_optional_int
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors, convergence_delta
-from ._common import check_flags, check_grad_kwargs, layer_modules
+from ._common import check_flags
 
 
 class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
@@ -53,7 +55,7 @@ class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
     def __init__(self, forward_func: Callable[..., Any], layer: LayerSpec,
                  device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True) -> None:
         super().__init__(forward_func, layer, device_ids)
-        layers, _ = layer_modules(layer)
+        layers, _ = layers_as_list(layer)
         if len(layers) > 1:
             warnings.warn(
                 "LayerIntegratedGradients with several layers replaces all of them at once: a "
@@ -103,7 +105,7 @@ class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
         validate_rule(method, n_steps)
         check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
         grad_kwargs = check_grad_kwargs(grad_kwargs)
-        layers, was_list = layer_modules(self.layer)
+        layers, was_list = layers_as_list(self.layer)
         baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
         at_inputs, at_baselines, endpoint_outputs = endpoint_activations(
             self.forward_func, layers, call.inputs, baselines_, call.target, call.args,

@@ -7,13 +7,17 @@ from typing import Any, List, Tuple, Union
 from torch import Tensor, nn
 
 from .._utils.hooks import resolve_modules
-from .._utils.layer_hooks import LayerRecord, format_layer_result, resolve_device_ids
+from .._utils.layer_hooks import (
+    LayerRecord,
+    format_layer_result,
+    layers_as_list,
+    resolve_device_ids,
+)
 from .._utils.prepare import prepare_call
 from .._utils.validation import check_bool, check_module
 from ..base import InternalAttribution, LayerAttribution, TensorOrTupleOfTensors
 from ..lrp._propagation import propagate_relevance
 from ..lrp.lrp import LRP, relevance_delta
-from ._common import layer_modules
 
 
 class LayerLRP(LRP, LayerAttribution):
@@ -31,7 +35,7 @@ class LayerLRP(LRP, LayerAttribution):
     def __init__(self, model: nn.Module, layer: Any) -> None:
         InternalAttribution.__init__(
             self, check_module("model", model, "LRP registers hooks on its layers"), layer, None)
-        layer_modules(layer)
+        layers_as_list(layer)
         self.model = model
 
     def attribute(
@@ -54,7 +58,7 @@ class LayerLRP(LRP, LayerAttribution):
         check_bool("attribute_to_layer_input", attribute_to_layer_input)
         check_bool("verbose", verbose)
         call = prepare_call(inputs, target, additional_forward_args, gradients_of="LayerLRP")
-        layers, was_list = layer_modules(self.layer)
+        layers, was_list = layers_as_list(self.layer)
         resolve_modules(self.model, layers)
         result = propagate_relevance(self.model, call.inputs, call.target, call.args,
                                      watched=layers, verbose=verbose,

@@ -13,12 +13,12 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.layer_hooks import neuron_gradients
+from .._utils.layer_hooks import check_grad_kwargs, neuron_gradients
 from .._utils.neuron_selector import SelectorType
 from .._utils.path import integrate_gradients
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
-from .._utils.validation import check_bool, check_optional_int, describe
+from .._utils.validation import check_bool, check_optional_int
 from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
 from ._common import neuron_layer, prepare_neuron
 
@@ -71,8 +71,7 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
                             gradients_of="NeuronConductance")
         validate_rule(method, n_steps)
         check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
-        if grad_kwargs is not None and not isinstance(grad_kwargs, dict):
-            raise TypeError(f"`grad_kwargs` must be a dict or None; got {describe(grad_kwargs)}.")
+        grad_kwargs = check_grad_kwargs(grad_kwargs)
         baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
 
         def gradient_fn(points: Tuple[Tensor, ...], steps: int):
