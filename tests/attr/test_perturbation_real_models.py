@@ -147,3 +147,14 @@ def test_token_ids_shapley_values_match_captum():
     ids, mask = token_batch(1, length=4, seed=3)
     kwargs = dict(target=1, additional_forward_args=(mask,), baselines=0)
     assert_same(*run_both("ShapleyValues", model, ids, **kwargs), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("scenario", [s for s in scenario_params(size=8)
+                                      if not isinstance(s.values[0].inputs, tuple)])
+def test_occlusion_accepts_single_input_windows_nested_in_a_tuple_like_captum(scenario):
+    x = scenario.inputs
+    window = (3, 3, 3) if x.dim() == 4 else (2, x.shape[2]) if x.dim() == 3 else (2,)
+    stride = (3, 2, 2) if x.dim() == 4 else (1, 1) if x.dim() == 3 else (1,)
+    kwargs = scenario.call(baselines=scenario.baselines, sliding_window_shapes=(window,),
+                           strides=(stride,))
+    assert_same(*run_both("Occlusion", scenario.model, scenario.inputs, **kwargs))

@@ -67,9 +67,11 @@ class _Windows:
 
 
 def _per_input(value: Any, count: int, name: str) -> Tuple[Any, ...]:
-    """One entry per input: a tuple of tuples for several inputs, a tuple for one."""
+    """One entry per input: a tuple of tuples for several inputs, a tuple for one (Captum
+    also accepts a one-element tuple of tuples for a single input)."""
     if count == 1:
-        return (value,)
+        nested = isinstance(value, tuple) and len(value) == 1 and isinstance(value[0], tuple)
+        return value if nested else (value,)
     if not isinstance(value, tuple) or len(value) != count:
         raise ValueError(f"`{name}` must be a tuple with one entry per input ({count}); got "
                          f"{describe(value)}.")
