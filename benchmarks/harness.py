@@ -8,8 +8,12 @@ ratio ours/captum and whether the outputs agree. Ratios, not absolute times, are
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
+import subprocess
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -146,3 +150,39 @@ class Section:
     title: str
     run: Callable[[], str]
     families: List[str] = field(default_factory=list)
+
+
+# Prelude of a fresh-process memory probe: ``reset_peak()`` zeroes the kernel's peak-RSS mark
+# (VmHWM, via /proc/self/clear_refs) so the peaks of imports and warm-up cannot hide the run's
+# own, and returns a function giving the growth of the peak since then in KiB. Where the mark
+# cannot be reset, it falls back to ru_maxrss (then an import peak can mask a small run).
+PEAK_RSS_PRELUDE = r"""
+import re, resource
+
+def _status(key):
+    with open("/proc/self/status") as f:
+        return int(re.search(key + r":\s+(\d+)", f.read()).group(1))
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status("VmRSS")
+        return lambda: _status("VmHWM") - before
+    except OSError:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+"""
+
+# glibc keeps freed heap pages mapped, so peak RSS would also count memory that is free;
+# serving large blocks with mmap makes RSS track live tensors.
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
+
+
+def run_memory_probe(body: str, kwargs: Dict[str, Any]) -> float:
+    """Run ``PEAK_RSS_PRELUDE + body`` in a fresh Python with ``kwargs`` as JSON in argv[1];
+    ``body`` prints ``{"peak_growth_kib": ...}`` as its last line. Returns the growth in MiB."""
+    env = {**os.environ, **ALLOCATOR_ENV}
+    output = subprocess.run([sys.executable, "-c", PEAK_RSS_PRELUDE + body, json.dumps(kwargs)],
+                            capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(output.strip().splitlines()[-1])["peak_growth_kib"] / 1024

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -16,7 +12,7 @@ import torch
 
 import insight_widget.attr as ours_attr
 
-from ..harness import Case, Section
+from ..harness import Case, Section, run_memory_probe
 from ..workloads import Workload, conv, mlp, text
 
 
@@ -137,50 +133,28 @@ def ig_floor() -> str:
 
 
 _MEMORY_PROBE = r"""
-import json, re, resource, sys, torch
+import json, sys, torch
 from insight_widget.attr import IntegratedGradients
 from insight_widget.testing import ResidualConvNet, image_batch, seeded
 torch.set_num_threads(1)
 model = seeded(ResidualConvNet); x = image_batch(4)
 IntegratedGradients(model).attribute(x[:1], target=0, n_steps=2)   # warm up allocator
-
-def status(key):
-    return int(re.search(key + r":\s+(\d+)", open("/proc/self/status").read()).group(1))
-
-try:  # reset the peak-RSS mark so imports' earlier peaks cannot hide the run's own
-    open("/proc/self/clear_refs", "w").write("5")
-    before, peak = status("VmRSS"), lambda: status("VmHWM")
-except OSError:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-kwargs = json.loads(sys.argv[1])
-IntegratedGradients(model).attribute(x, target=0, **kwargs)
-print(json.dumps({"peak_growth_kib": peak() - before}))
+peak_growth = reset_peak()
+IntegratedGradients(model).attribute(x, target=0, **json.loads(sys.argv[1]))
+print(json.dumps({"peak_growth_kib": peak_growth()}))
 """
-
-
-# glibc keeps freed heap pages mapped, so peak RSS would also count memory that is free;
-# serving large blocks with mmap makes RSS track live tensors.
-_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
-
-
-def _peak_growth(kwargs: Dict[str, Any]) -> int:
-    env = {**os.environ, **_ALLOCATOR_ENV}
-    output = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, json.dumps(kwargs)],
-                            capture_output=True, text=True, check=True, env=env).stdout
-    return json.loads(output.strip().splitlines()[-1])["peak_growth_kib"]
 
 
 def ig_memory() -> str:
     """Peak RSS growth of IG: n_steps=500 chunked vs n_steps=50 in one pass (fresh process)."""
-    base = _peak_growth({"n_steps": 50})
-    chunked = _peak_growth({"n_steps": 500, "internal_batch_size": 200})
-    budget = _peak_growth({"n_steps": 500})
+    base = run_memory_probe(_MEMORY_PROBE, {"n_steps": 50})
+    chunked = run_memory_probe(_MEMORY_PROBE, {"n_steps": 500, "internal_batch_size": 200})
+    budget = run_memory_probe(_MEMORY_PROBE, {"n_steps": 500})
     return (f"(fresh process per run, MALLOC_MMAP_THRESHOLD_=131072)\n"
-            f"n_steps=50 one pass: {base / 1024:.1f} MiB; n_steps=500, internal_batch_size=200: "
-            f"{chunked / 1024:.1f} MiB ({chunked / max(base, 1):.2f} x; target <= 1.2); "
+            f"n_steps=50 one pass: {base:.1f} MiB; n_steps=500, internal_batch_size=200: "
+            f"{chunked:.1f} MiB ({chunked / max(base, 1e-3):.2f} x; target <= 1.2); "
             f"n_steps=500 under the default memory budget (no internal_batch_size): "
-            f"{budget / 1024:.1f} MiB")
+            f"{budget:.1f} MiB")
 
 
 def sections() -> List[Section]:

@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from functools import partial
 from typing import Any, Callable, Dict, List
@@ -18,7 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import insight_widget.attr as ours_attr
 
-from ..harness import Agreement, Case, Section, allclose_agreement
+from ..harness import Agreement, Case, Section, allclose_agreement, run_memory_probe
 from ..workloads import conv, mlp, text
 from .gradient import pair
 
@@ -112,42 +108,31 @@ def default_arguments() -> str:
 
 
 _MEMORY_PROBE = r"""
-import json, resource, sys, torch
+import json, sys, torch
 from insight_widget.attr import FeatureAblation, memory_budget
 from insight_widget.testing import ResidualConvNet, image_batch, seeded
 torch.set_num_threads(1)
 model = seeded(ResidualConvNet); x = image_batch(4)
 with memory_budget(1):
     FeatureAblation(model).attribute(x[:1, :, :4, :4], target=0)   # warm up allocator
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 kwargs = json.loads(sys.argv[1])
 budget = kwargs.pop("budget")
+peak_growth = reset_peak()
 with memory_budget(budget):
     FeatureAblation(model).attribute(x, target=0, **kwargs)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"peak_growth_kib": after - before}))
+print(json.dumps({"peak_growth_kib": peak_growth()}))
 """
-
-# glibc keeps freed heap pages mapped, so peak RSS would also count memory that is free;
-# serving large blocks with mmap makes RSS track live tensors.
-_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072"}
-
-
-def _peak_growth(kwargs: Dict[str, Any]) -> float:
-    env = {**os.environ, **_ALLOCATOR_ENV}
-    output = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, json.dumps(kwargs)],
-                            capture_output=True, text=True, check=True, env=env).stdout
-    return json.loads(output.strip().splitlines()[-1])["peak_growth_kib"] / 1024
 
 
 def peak_memory() -> str:
     """Peak RSS growth of per-pixel FeatureAblation (4 images, 3072 perturbations) with
     perturbations_per_eval=3072 (all copies in one pass, as Captum would) under budgets."""
     lines = ["(fresh process per run, MALLOC_MMAP_THRESHOLD_=131072, 1 thread)"]
-    one_copy = _peak_growth({"budget": 1})
+    one_copy = run_memory_probe(_MEMORY_PROBE, {"budget": 1})
     lines.append(f"one copy per pass (budget 1 byte): {one_copy:.1f} MiB")
     for mib in (64, 256):
-        growth = _peak_growth({"budget": mib << 20, "perturbations_per_eval": 3072})
+        growth = run_memory_probe(_MEMORY_PROBE,
+                                  {"budget": mib << 20, "perturbations_per_eval": 3072})
         lines.append(f"perturbations_per_eval=3072, budget {mib} MiB: {growth:.1f} MiB "
                      f"(target <= budget + one-copy baseline = {mib + one_copy:.1f} MiB)")
     unbounded = 3072 * 4 * (3 * 8 * 32 * 32 * 4) / 2 ** 20
