@@ -102,7 +102,7 @@ def warn_if_not_finite(tensors: Sequence[Tensor], what: str) -> None:
     for index, tensor in enumerate(tensors):
         # NaN/inf make the sum non-finite, so a finite sum (one reduction, no mask tensor)
         # proves the tensor finite; only a non-finite sum (or an overflow) needs the full check.
-        if (tensor.is_floating_point() and not bool(torch.isfinite(tensor.sum()))
+        if (tensor.is_floating_point() and not math.isfinite(float(tensor.sum()))
                 and not bool(torch.isfinite(tensor).all())):
             label = f"{what}[{index}]" if len(tensors) > 1 else what
             warnings.warn(

@@ -70,6 +70,8 @@ def weighted_step_sum(grads: Tensor, weights: Sequence[float], num_examples: int
     # Gradients of transposed activations (e.g. a Conv1d over embeddings) are not contiguous;
     # ordering the trailing dims by stride usually makes them so, which lets the product
     # below read them in place instead of copying them first.
+    if per_step.is_contiguous():  # the common case: no reordering to find
+        return torch.matmul(w, per_step.reshape(steps, -1)).reshape(per_step.shape[1:])
     order = sorted(range(1, per_step.dim()), key=lambda d: -per_step.stride(d))
     permuted = per_step.permute(0, *order)
     if not permuted.is_contiguous():
