@@ -123,14 +123,18 @@ def candidate_layers(model: Any) -> List[str]:
             if name and not isinstance(module, containers)]
 
 
-def default_layer(model: Any) -> Optional[str]:
+def default_layer(model: Any, token_ids: bool = False) -> Optional[str]:
     """The last convolution (Grad-CAM's usual choice), else the first embedding, else the last
-    linear layer, else the last module."""
+    linear layer, else the last module. With ``token_ids`` (some model input holds integer
+    ids) the first embedding comes first: it is where ids become vectors, so layer methods
+    there give one score per token."""
     if not isinstance(model, nn.Module):
         return None
     named = [(n, m) for n, m in model.named_modules() if n]
-    for kinds, pick in (((nn.Conv1d, nn.Conv2d, nn.Conv3d), -1), ((nn.Embedding,), 0),
-                        ((nn.Linear,), -1)):
+    order = [((nn.Conv1d, nn.Conv2d, nn.Conv3d), -1), ((nn.Embedding,), 0), ((nn.Linear,), -1)]
+    if token_ids:
+        order.insert(0, order.pop(1))
+    for kinds, pick in order:
         matches = [n for n, m in named if isinstance(m, kinds)]
         if matches:
             return matches[pick]
@@ -170,11 +174,12 @@ class Outcome:
 class AttributionRunner:
     """Runs methods for the visualiser's models and features."""
 
-    def __init__(self, models: Sequence[Any], features: Sequence[BaseFeature]) -> None:
+    def __init__(self, models: Sequence[Any], features: Sequence[BaseFeature],
+                 token_ids: bool = False) -> None:
         self.models = list(models)
         self.features = list(features)
         self.layer_names = [candidate_layers(m) for m in self.models]
-        self.default_layers = [default_layer(m) for m in self.models]
+        self.default_layers = [default_layer(m, token_ids) for m in self.models]
 
     # -- pieces of a call ---------------------------------------------------------------------
     def _layer(self, model_index: int, chosen: Any) -> Tuple[str, nn.Module]:

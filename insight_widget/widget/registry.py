@@ -302,6 +302,8 @@ METHODS: Tuple[MethodSpec, ...] = (
 )
 
 DEFAULT_METHOD = "Integrated Gradients"
+# The visualiser opens with the first of these that applies to its models and features.
+DEFAULT_METHODS = (DEFAULT_METHOD, "Layer Integrated Gradients")
 
 
 def find_method(name: str, methods: Sequence[MethodSpec] = METHODS) -> MethodSpec:

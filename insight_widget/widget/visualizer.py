@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import itertools
 from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -29,8 +29,8 @@ from .attribution import (
 )
 from .batch import Batch
 from .dataset import DatasetReader
-from .features import BaseFeature, FeatureOutput
-from .registry import DEFAULT_METHOD, METHODS, MethodSpec, applicability, find_method
+from .features import BaseFeature, FeatureOutput, TextFeature
+from .registry import DEFAULT_METHODS, METHODS, MethodSpec, applicability, find_method
 
 VisualizationOutput = namedtuple("VisualizationOutput",
                                  "feature_outputs actual predicted active_index model_index")
@@ -97,11 +97,14 @@ class AttributionVisualizer:
         self._examples: OrderedDict[int, PreparedExample] = OrderedDict()
         self._ids = itertools.count()
         self._positions = itertools.count()
-        self._runner = AttributionRunner(self.models, self.features)
         self._check_against_first_batch()
+        self._runner = AttributionRunner(self.models, self.features,
+                                         token_ids=not self._float_inputs)
         self.methods = self._applicable_methods()
-        default = DEFAULT_METHOD if any(m.name == DEFAULT_METHOD for m in self.methods) \
-            else self.methods[0].name
+        # Integrated Gradients; for token-id inputs (no input gradients) its layer variant,
+        # which the default layer (the embedding) turns into one score per token.
+        names = [m.name for m in self.methods]
+        default = next((name for name in DEFAULT_METHODS if name in names), names[0])
         self._config: Dict[str, Any] = {"attribution_method": default,
                                         "arguments": find_method(default).defaults(),
                                         "prediction": "all", "classes": [], "num_examples": 4}
@@ -418,6 +421,19 @@ class AttributionVisualizer:
         return [[self._vis_output(example, m, settings) for m in range(len(self.models))]
                 for example in fetched.examples]
 
+    def _token_layer_attribution(self, example: PreparedExample, layer: Optional[Tensor]
+                                 ) -> Optional[Tuple[int, Tensor]]:
+        """(feature index, attribution) when a layer attribution (1, L, D) is per token of the
+        only text feature (L token ids, e.g. Layer Integrated Gradients on the embedding):
+        Insights' outputs then colour the tokens by it (summed over D)."""
+        text = [i for i, f in enumerate(self.features) if isinstance(f, TextFeature)]
+        if layer is None or len(text) != 1 or layer.dim() != 3 or layer.shape[0] != 1:
+            return None
+        ids = example.raw[text[0]]
+        if ids.is_floating_point() or ids.numel() != layer.shape[1]:
+            return None
+        return text[0], layer
+
     def _calculate_attribution_from_cache(self, input_index: int, model_index: int,
                                           target: Optional[Tensor]) -> VisualizationOutput:
         settings = self.make_settings(self._config["attribution_method"],
@@ -433,9 +449,12 @@ class AttributionVisualizer:
             raise RuntimeError(outcome.wire["error"])
         total = sum(abs(c) for c in outcome.wire["contributions"] if c is not None) or 1.0
         outputs = []
+        token_layer = self._token_layer_attribution(example, outcome.layer)
         for i, feature in enumerate(self.features):
             attribution = outcome.attributions[i] if outcome.attributions else None
             contribution = (outcome.wire["contributions"][i] or 0.0) / total
+            if attribution is None and token_layer is not None and token_layer[0] == i:
+                attribution, contribution = token_layer[1], 1.0
             if attribution is None:
                 outputs.append(FeatureOutput(feature.name, feature.encode_input(example.raw[i]),
                                              None, feature.visualization_type(), contribution))

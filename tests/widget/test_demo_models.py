@@ -82,3 +82,30 @@ def test_vqa_attributes_the_picture_and_the_question_embeddings_together():
     assert all(c is not None and c != 0 for c in result["contributions"])
     assert decode_tensor(result["attribution"][1]).shape == (vqa.MAX_LENGTH,)
     assert torch.isfinite(decode_tensor(result["attribution"][0])).all()
+
+
+def test_token_id_models_open_with_layer_integrated_gradients_on_the_embedding():
+    # Input gradients do not exist for token ids; the visualiser's default must still give one
+    # score per token, in the widget and in Insights' visualize() outputs.
+    from insight_widget.examples.apps import sentiment_visualizer
+
+    viz = sentiment_visualizer()
+    assert viz._config["attribution_method"] == "Layer Integrated Gradients"
+    assert viz.spec()["layers"][0]["default"] == "embedding"
+    outputs = viz.visualize()
+    assert outputs
+    for (output,) in outputs:
+        feature = output.feature_outputs[0]
+        scores = decode_tensor(feature.modified)
+        assert scores.shape == (len(feature.base["tokens"]),)
+        assert scores.abs().sum() > 0
+
+
+def test_float_input_models_keep_the_last_convolution_as_default_layer():
+    viz = AttributionVisualizer(shapes.load_model(), shapes.CLASSES,
+                                ImageFeature("Photo", None, None),
+                                [Batch(*shapes.make_dataset(4, seed=3))])
+    assert viz._config["attribution_method"] == "Integrated Gradients"
+    model = shapes.load_model()
+    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    assert viz.spec()["layers"][0]["default"] == convs[-1]
