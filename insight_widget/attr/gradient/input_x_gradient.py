@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from .._utils.forward import input_gradients
 from .._utils.inputs import restore_format
@@ -16,9 +16,6 @@ class InputXGradient(GradientAttribution):
     For a linear model ``w.x + b`` this is ``w * x``; on a bias-free ReLU network it sums to
     F(x) (Euler's theorem for positively homogeneous functions).
     """
-
-    def __init__(self, forward_func: Callable[..., Any]) -> None:
-        super().__init__(forward_func)
 
     @property
     def multiplies_by_inputs(self) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from .._utils.forward import input_gradients
 from .._utils.inputs import restore_format
@@ -17,9 +17,6 @@ class Saliency(GradientAttribution):
     Args:
         forward_func: the model or any callable returning the output tensor.
     """
-
-    def __init__(self, forward_func: Callable[..., Any]) -> None:
-        super().__init__(forward_func)
 
     def attribute(
         self,

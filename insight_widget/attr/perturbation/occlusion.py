@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -135,9 +135,6 @@ class Occlusion(PerturbationAttribution):
     Args:
         forward_func: the model or any callable returning the output tensor.
     """
-
-    def __init__(self, forward_func: Callable[..., Any]) -> None:
-        super().__init__(forward_func)
 
     def attribute(
         self,

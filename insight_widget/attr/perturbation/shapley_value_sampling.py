@@ -41,9 +41,6 @@ class ShapleyValueSampling(PerturbationAttribution):
         forward_func: the model or any callable returning the output tensor.
     """
 
-    def __init__(self, forward_func: Callable[..., Any]) -> None:
-        super().__init__(forward_func)
-
     def attribute(
         self,
         inputs: TensorOrTupleOfTensors,

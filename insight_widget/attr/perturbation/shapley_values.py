@@ -39,9 +39,6 @@ class ShapleyValues(ShapleyValueSampling):
         forward_func: the model or any callable returning the output tensor.
     """
 
-    def __init__(self, forward_func: Callable[..., Any]) -> None:
-        super().__init__(forward_func)
-
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensors,
