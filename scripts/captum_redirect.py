@@ -1,0 +1,59 @@
+"""pytest plugin: point Captum's public attribution names at insight_widget's engine.
+
+Loaded by ``scripts/captum_suite.py`` (``pytest -p captum_redirect``) before any test module is
+imported. Every module under ``captum.attr`` and ``captum.metrics`` is imported, and each
+attribute whose name is one of ``insight_widget.attr`` / ``insight_widget.metrics`` public
+names is replaced by ours. Test files, and Captum's own ``captum.testing`` configurations that
+import those names, then build our classes, so Captum's tests exercise our engine with only
+their imports redirected. Captum's private helpers (``captum._utils``) stay Captum's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import types
+
+
+def _public_names(module: types.ModuleType) -> dict[str, object]:
+    return {name: getattr(module, name) for name in getattr(module, "__all__", [])}
+
+
+def _redirect() -> int:
+    import captum.attr
+    import captum.metrics
+
+    import insight_widget.attr as ours_attr
+    import insight_widget.metrics as ours_metrics
+
+    ours: dict[str, object] = {}
+    ours.update(_public_names(ours_metrics))
+    ours.update(_public_names(ours_attr))
+    replaced = 0
+    for package in (captum.attr, captum.metrics):
+        modules = [package]
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            try:
+                modules.append(importlib.import_module(info.name))
+            except Exception:  # optional dependencies of Captum's (e.g. LLM extras)
+                continue
+        for module in modules:
+            for name, value in ours.items():
+                if name in vars(module) and vars(module)[name] is not value:
+                    setattr(module, name, value)
+                    replaced += 1
+    return replaced
+
+
+def pytest_configure(config) -> None:
+    if os.environ.get("CAPTUM_SUITE_ORACLE") == "1":
+        return
+    replaced = _redirect()
+    config._captum_redirected = replaced
+
+
+def pytest_report_header(config) -> str:
+    if os.environ.get("CAPTUM_SUITE_ORACLE") == "1":
+        return "captum suite: running against captum itself (oracle)"
+    return f"captum suite: {getattr(config, '_captum_redirected', 0)} names redirected to ours"
