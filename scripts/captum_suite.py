@@ -41,8 +41,9 @@ def main(argv: list[str]) -> int:
     if not (checkout / "tests" / "attr").is_dir():
         print(f"{checkout} has no tests/attr folder", file=sys.stderr)
         return 2
-    targets = [a for a in rest if not a.startswith("-")]
-    options = [a for a in rest if a.startswith("-")]
+    # Arguments naming files or folders of the checkout select tests; the rest go to pytest.
+    targets = [a for a in rest if (checkout / a.split("::")[0]).exists()]
+    options = [a for a in rest if a not in targets]
     if not targets:
         targets = ["tests/attr", "tests/metrics"]
     env = dict(os.environ)
