@@ -49,6 +49,8 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(checkout), env.get("PYTHONPATH", "")])
     env["CAPTUM_SUITE_ORACLE"] = "1" if oracle else "0"
+    # Some of Captum's LLM tests ask the Hugging Face hub for tokenizers: fail fast offline.
+    env.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         cmd = [
