@@ -40,6 +40,16 @@ class Attribution(ABC):
     def attribute(self, inputs: TensorOrTupleOfTensors, **kwargs: Any) -> Any:
         """Attributions with the shape(s) of ``inputs`` (or of the layer, for layer methods)."""
 
+    def attribute_future(self, *args: Any, **kwargs: Any) -> Any:
+        """``attribute`` for models returning ``torch.futures.Future``: only the methods that
+        evaluate the model without gradients in independent passes (FeatureAblation,
+        FeaturePermutation, ShapleyValueSampling, ShapleyValues) offer it, as in Captum."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not support attribute_future; use attribute (models "
+            "returning torch.futures.Future work with FeatureAblation, FeaturePermutation, "
+            "ShapleyValueSampling and ShapleyValues)."
+        )
+
     @property
     def multiplies_by_inputs(self) -> bool:
         """Whether attributions are multiplied by (inputs - baselines), i.e. are *global*."""

@@ -66,7 +66,12 @@ def build(library: Any, config: Dict[str, Any], name: str) -> Any:
 def run(library: Any, config: Dict[str, Any], name: str, seed: Optional[int] = None,
         **overrides: Any) -> Any:
     """Run ``config`` with ``library``'s implementation of ``name``."""
-    algorithm = build(library, config, name)
+    return run_algorithm(build(library, config, name), config, seed, **overrides)
+
+
+def run_algorithm(algorithm: Any, config: Dict[str, Any], seed: Optional[int] = None,
+                  **overrides: Any) -> Any:
+    """Run ``config``'s call with an algorithm object built by :func:`build`."""
     kwargs = {**config["attribute_args"], **overrides}
     if seed is not None:
         torch.manual_seed(seed)

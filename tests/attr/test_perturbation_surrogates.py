@@ -24,6 +24,7 @@ from insight_widget.attr.perturbation.interpretable_models import (
 from insight_widget.testing import ResidualConvNet, image_batch, seeded
 
 from .captum_oracle import assert_same
+from .surrogate_tolerance import FLOAT32_SOLVER, fit_tolerance, recorded_fits
 from .test_perturbation_real_models import one_thread  # noqa: F401  (module fixture)
 
 PERTURBATION = ["FeatureAblation", "FeaturePermutation", "Occlusion", "ShapleyValueSampling",
@@ -71,23 +72,19 @@ def test_surrogates_train_from_a_dataloader_like_captums_models():
 def test_under_determined_kernel_shap_is_the_exact_fit_of_captums_samples():
     model = seeded(ResidualConvNet, seed=3, width=4)
     x = image_batch(1, size=8, seed=4)
-    recorded = []
-    theirs = captum_attr.KernelShap(model)
-    fit = theirs.interpretable_model.fit
-
-    def record(loader, **kwargs):
-        recorded.append(next(iter(loader)))
-        return fit(loader, **kwargs)
-
-    theirs.interpretable_model.fit = record
+    theirs, ours = captum_attr.KernelShap(model), ia.KernelShap(model)
     kwargs = dict(target=2, n_samples=30, return_input_shape=False)  # 192 features
-    torch.manual_seed(9)
-    theirs.attribute(x, **kwargs)
-    torch.manual_seed(9)
-    ours = ia.KernelShap(model).attribute(x, **kwargs)
-    inputs, outputs, weights = (t.double().numpy() for t in recorded[0])
+    with recorded_fits(ours, theirs) as (our_fits, their_fits):
+        torch.manual_seed(9)
+        theirs.attribute(x, **kwargs)
+        torch.manual_seed(9)
+        result = ours.attribute(x, **kwargs)
+    inputs, outputs, weights = (t.double().numpy() for t in their_fits[0][:3])
     exact = LinearRegression().fit(inputs, outputs, sample_weight=weights).coef_
-    assert np.allclose(ours.numpy().reshape(-1), exact, rtol=1e-4, atol=1e-6)
+    # Our samples' outputs come from batched forwards (last-bit differences from Captum's):
+    # the minimum-norm fit amplifies them by its conditioning (see surrogate_tolerance).
+    atol = fit_tolerance(our_fits, their_fits, FLOAT32_SOLVER)
+    assert np.allclose(result.numpy().reshape(-1), exact, rtol=1e-5, atol=atol)
 
 
 def test_lime_with_a_captum_interpretable_model_matches_captum():

@@ -75,9 +75,15 @@ def _check_one(mask: Any, x: Tensor, label: str) -> Tensor:
     if not isinstance(mask, Tensor):
         raise TypeError(f"{label} must be a torch.Tensor of integer feature ids; got "
                         f"{describe(mask)}.")
-    if mask.is_floating_point() or mask.is_complex():
-        raise TypeError(f"{label} must hold integer feature ids (an integer or bool tensor); got "
-                        f"dtype {mask.dtype}.")
+    if mask.is_complex():
+        raise TypeError(f"{label} must hold integer feature ids (an integer, bool or float "
+                        f"tensor of whole numbers); got dtype {mask.dtype}.")
+    if mask.is_floating_point():
+        # Captum accepts float masks (e.g. ``torch.zeros_like(x)``); ids must still be whole.
+        whole = torch.isfinite(mask) & (mask == torch.round(mask))
+        if not bool(whole.all()):
+            raise ValueError(f"{label} must hold whole-number feature ids; the float mask "
+                             f"holds {mask[~whole][0].item()}.")
     if mask.dim() > x.dim():
         raise ValueError(f"{label} has more dimensions than its input: mask shape "
                          f"{tuple(mask.shape)}, input shape {tuple(x.shape)}.")

@@ -19,11 +19,20 @@ from .validation import describe
 
 
 def as_output_tensor(output: Any) -> Tensor:
-    """The model's output as a tensor (numbers become 0-d tensors)."""
+    """The model's output as a tensor: numbers become 0-d tensors, a Python float in float64
+    (its own precision, and Captum's dtype), an int in int64."""
     if isinstance(output, Tensor):
         return output
-    if isinstance(output, (int, float)):
+    if isinstance(output, float):
+        return torch.tensor(output, dtype=torch.float64)
+    if isinstance(output, int):
         return torch.tensor(output)
+    if isinstance(output, torch.Future):
+        raise TypeError(
+            "`forward_func` returned a torch.futures.Future; `attribute` needs the output "
+            "itself. Call `attribute_future` (FeatureAblation, FeaturePermutation, "
+            "ShapleyValueSampling, ShapleyValues) for models that return futures."
+        )
     raise TypeError(
         "`forward_func` must return a torch.Tensor (or a number); got "
         f"{describe(output)}. Wrap models that return tuples or dicts so they return the "
@@ -38,8 +47,26 @@ def run_forward(
     additional_forward_args: Optional[Tuple[Any, ...]] = None,
 ) -> Tensor:
     """``forward_func(*inputs, *additional_forward_args)`` with ``target`` selected."""
-    output = as_output_tensor(forward_func(*forward_arguments(inputs, additional_forward_args)))
-    return format_target(target).select(output)
+    return select_output(forward_func(*forward_arguments(inputs, additional_forward_args)),
+                         target)
+
+
+def select_output(output: Any, target: Any = None) -> Tensor:
+    """The ``target`` part of a model output (a tensor or a number)."""
+    return format_target(target).select(as_output_tensor(output))
+
+
+class PendingOutput:
+    """The targeted output of a model call that returned a ``torch.futures.Future``
+    (``attribute_future``): :meth:`wait` waits for the model and selects the target then, so
+    a bad target raises its own error in the caller's thread."""
+
+    def __init__(self, future: torch.Future, target: Any) -> None:
+        self.future = future
+        self.target = target
+
+    def wait(self) -> Tensor:
+        return select_output(self.future.wait(), self.target)
 
 
 def check_one_value_per_example(selected: Tensor, target: Target) -> None:

@@ -21,11 +21,14 @@ Baseline = Union[Tensor, int, float]
 ExpansionMode = Literal["repeat", "repeat_interleave"]
 
 
-def format_inputs(inputs: Any, name: str = "inputs") -> Tuple[Tuple[Tensor, ...], bool]:
+def format_inputs(inputs: Any, name: str = "inputs",
+                  same_batch: bool = True) -> Tuple[Tuple[Tensor, ...], bool]:
     """Return ``(tuple_of_tensors, was_tuple)``.
 
     Raises ``TypeError`` unless ``inputs`` is a tensor or a non-empty tuple of tensors, and
-    ``ValueError`` unless every tensor has a batch dimension of the same size.
+    ``ValueError`` unless every tensor has a batch dimension, of the same size unless
+    ``same_batch`` is False (perturbation methods accept e.g. a list of sparse feature ids of
+    any length next to the examples, as Captum does).
     """
     if isinstance(inputs, Tensor):
         formatted, was_tuple = (inputs,), False
@@ -44,7 +47,7 @@ def format_inputs(inputs: Any, name: str = "inputs") -> Tuple[Tuple[Tensor, ...]
                 f"`{name}`[{index}] must have a batch dimension (dim 0); got a 0-d tensor."
             )
     sizes = {t.shape[0] for t in formatted}
-    if len(sizes) > 1:
+    if same_batch and len(sizes) > 1:
         raise ValueError(
             f"every tensor in `{name}` must have the same batch size (dim 0); got sizes "
             f"{[t.shape[0] for t in formatted]}."
@@ -86,7 +89,7 @@ def _tuple_of(value: Any, count: int, name: str) -> tuple:
         return value
     if count == 1:
         return (value,)
-    if is_number(value):
+    if is_number(value) or isinstance(value, bool):
         return (value,) * count
     raise ValueError(
         f"`{name}` must be a tuple with one entry per input ({count} inputs); got "
@@ -109,12 +112,12 @@ def format_baselines(
     formatted = []
     for index, (entry, tensor) in enumerate(zip(entries, inputs)):
         label = f"`{name}`[{index}]" if len(inputs) > 1 else f"`{name}`"
-        if is_number(entry):
+        if is_number(entry) or isinstance(entry, bool):  # bool: for bool inputs (Captum's)
             formatted.append(entry)
             continue
         if not isinstance(entry, Tensor):
             raise TypeError(
-                f"{label} must be a number or a torch.Tensor; got {describe(entry)}."
+                f"{label} must be a number, a bool or a torch.Tensor; got {describe(entry)}."
             )
         if entry.dim() == tensor.dim() - 1 and entry.shape == tensor.shape[1:]:
             entry = entry.unsqueeze(0)

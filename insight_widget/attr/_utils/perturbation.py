@@ -21,6 +21,8 @@ of the N examples, each tensor of shape ``(copies*N, *value.shape[1:])``) and re
 for model inputs; a layer method builds one that runs the model on the original inputs
 (repeated ``copies`` times) with a forward hook replacing the layer's output by ``rows``.
 The engine calls it under ``torch.no_grad()``; it must not keep references to ``rows``.
+For ``attribute_future`` it returns a :class:`~.forward.PendingOutput` instead: the engine then
+starts every chunk's evaluation before waiting for the first (the model works on all at once).
 
 The output is either *per example* (dim 0 has N entries per copy: shape ``(copies*N, ...)``)
 or *aggregated* (any shape that does not grow with the batch, e.g. a scalar loss); aggregated
@@ -62,7 +64,7 @@ from torch import Tensor, nn
 
 from .batching import ActivationMeter, ChunkPlanner, get_memory_budget, row_bytes
 from .feature_mask import FeatureMasks, spread_to_elements
-from .forward import module_of, run_forward
+from .forward import PendingOutput, module_of, run_forward
 from .inputs import expand_additional_forward_args
 from .progress import report_progress
 from .target import Target
@@ -164,6 +166,8 @@ def plan_evaluation(
     safe = stacking_is_safe(forward_func)
     with torch.no_grad(), ActivationMeter(model_behind(forward_func), n) as meter:
         output = evaluate(values, 1)
+    if isinstance(output, PendingOutput):  # attribute_future: planning needs the shape
+        output = output.wait()
     output = output.detach()
     per_example = output.dim() > 0 and output.shape[0] == n
     per_row = (_ACTIVATION_FACTOR * meter.largest_row_bytes
@@ -219,29 +223,55 @@ def evaluate_perturbations(
     """
     total = n_perturbations if progress_total is None else progress_total
     n = plan.num_examples
-    planner = ChunkPlanner(n_perturbations, n, internal_batch_size=plan.copies * n,
+    planner = ChunkPlanner(n_perturbations, n, internal_batch_size=plan.copies * max(1, n),
                            argument="perturbations_per_eval")
+    pending: list = []
     for start, stop in planner:
-        copies = stop - start
         rows = build(start, stop)
         with torch.no_grad():
-            outputs = _per_copy(evaluate(rows, copies), copies, plan)
-            if outputs is None:
-                if not plan.auto:
-                    raise ValueError(
-                        "`perturbations_per_eval` > 1 needs a forward_func whose output grows "
-                        f"with the batch; {copies} stacked copies of {n} examples did not give "
-                        f"{copies * n} output rows."
-                    )
-                # The model aggregates the batch after all: one copy per call from now on.
-                plan.copies = 1
-                planner.chunk_items = 1
-                outputs = torch.cat([
-                    _per_copy(evaluate(tuple(r[k * n:(k + 1) * n] for r in rows), 1), 1, plan)
-                    for k in range(copies)])
-        consume(start, stop, outputs)
+            output = evaluate(rows, stop - start)
+        if isinstance(output, PendingOutput):
+            # attribute_future: start every evaluation before waiting for any of them, so the
+            # model works on all chunks at once; their outputs are consumed in order below.
+            pending.append((start, stop, rows, output))
+        else:
+            _consume_chunk(evaluate, plan, planner, start, stop, rows, output, consume)
+            report_progress(progress_offset + stop, total)
         del rows
+    for start, stop, rows, future in pending:
+        _consume_chunk(evaluate, plan, planner, start, stop, rows, future.wait(), consume)
         report_progress(progress_offset + stop, total)
+
+
+def _consume_chunk(evaluate: RowEvaluator, plan: EvaluationPlan, planner: ChunkPlanner,
+                   start: int, stop: int, rows: Tuple[Tensor, ...], output: Tensor,
+                   consume: ConsumeOutputs) -> None:
+    """Split a chunk's output into copies and pass it to ``consume`` (re-evaluating copies
+    one by one when a stacked call did not grow with the batch)."""
+    n = plan.num_examples
+    copies = stop - start
+    with torch.no_grad():
+        outputs = _per_copy(output, copies, plan)
+        if outputs is None:
+            if not plan.auto:
+                raise ValueError(
+                    "`perturbations_per_eval` > 1 needs a forward_func whose output grows "
+                    f"with the batch; {copies} stacked copies of {n} examples did not give "
+                    f"{copies * n} output rows."
+                )
+            # The model aggregates the batch after all: one copy per call from now on.
+            plan.copies = 1
+            planner.chunk_items = 1
+            outputs = torch.cat([
+                _per_copy(_resolved(evaluate(tuple(r[k * n:(k + 1) * n] for r in rows), 1)),
+                          1, plan)
+                for k in range(copies)])
+    consume(start, stop, outputs)
+
+
+def _resolved(output: Any) -> Tensor:
+    """The value of an evaluator's output (a tensor, or a pending one)."""
+    return output.wait() if isinstance(output, PendingOutput) else output
 
 
 def select_groups(positions: Tensor, groups: Sequence[int]) -> Tensor:

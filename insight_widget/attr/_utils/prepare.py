@@ -29,13 +29,16 @@ def prepare_call(
     target: Any = None,
     additional_forward_args: Any = None,
     gradients_of: Optional[str] = None,
+    same_batch: bool = True,
 ) -> PreparedCall:
     """Validate the arguments every algorithm shares.
 
     ``gradients_of`` names the method when it differentiates w.r.t. the inputs, which then
     must be floating point. Inputs holding NaN/inf raise a warning naming the input.
+    ``same_batch=False`` lets the inputs' batch sizes differ (see :func:`format_inputs`); N is
+    then the first input's.
     """
-    formatted, was_tuple = format_inputs(inputs)
+    formatted, was_tuple = format_inputs(inputs, same_batch=same_batch)
     if gradients_of is not None:
         check_floating(formatted, gradients_of)
     warn_if_not_finite(formatted, "inputs")

@@ -8,8 +8,8 @@ signature:
   uses it to stream a progress bar and to cancel: the callback receives the fraction done in
   [0, 1] and returns ``False`` (or raises :class:`AttributionCancelled`) to stop the
   computation, which then raises :class:`AttributionCancelled` from ``attribute``.
-* ``show_progress=True`` on perturbation methods (Captum's argument) prints a text bar on
-  stderr through :class:`TextProgress`.
+* ``show_progress=True`` on perturbation methods (Captum's argument) shows a tqdm bar
+  (:class:`ProgressBar`, through :func:`progress_bar`), which counts the method's units.
 
 The callback lives in a ``contextvars.ContextVar``, so a computation in a worker thread only
 sees the callback installed in that thread.
@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import sys
-import time
-from typing import Callable, Iterator, List, Optional, TextIO
+from typing import Callable, Iterator, Optional
 
 ProgressCallback = Callable[[float], Optional[bool]]
 
@@ -84,7 +82,9 @@ def report_progress(done: float, total: float) -> None:
         return
     fraction = 1.0 if total <= 0 else min(1.0, max(0.0, done / total))
     for callback in callbacks:
-        if callback(fraction) is False:
+        if isinstance(callback, ProgressBar):
+            callback.counts(min(done, total), total)
+        elif callback(fraction) is False:
             raise AttributionCancelled("attribution cancelled by its progress callback")
 
 
@@ -96,37 +96,53 @@ def check_cancelled() -> None:
             raise AttributionCancelled("attribution cancelled by its progress callback")
 
 
-class TextProgress:
-    """A minimal text progress bar on stderr (Captum's ``show_progress=True``)."""
+class ProgressBar:
+    """A tqdm progress bar (``tqdm.auto``: a widget in notebooks, text on stderr elsewhere)
+    fed by :func:`report_progress`; Captum's ``show_progress=True``.
 
-    def __init__(self, title: str, stream: Optional[TextIO] = None, width: int = 30) -> None:
-        self.title = title
-        self.stream = stream or sys.stderr
-        self.width = width
-        self._last = -1.0
-        self._started = time.perf_counter()
-        self.history: List[float] = []
+    The bar counts the algorithm's own units (perturbations, samples) once the first report
+    says how many there are, and its description is Captum's ("Feature Ablation attribution"),
+    so the finished bar reads e.g. ``Feature Ablation attribution: 100%|...| 3/3``.
+    """
+
+    def __init__(self, title: str) -> None:
+        from tqdm.auto import tqdm
+
+        # Created eagerly so it writes to the stream in place when the computation starts
+        # (``sys.stderr`` is looked up now: tests and notebooks may redirect it).
+        self._bar = tqdm(desc=title, total=None, leave=True)
+
+    def counts(self, done: float, total: float) -> None:
+        """``done`` of ``total`` units are finished."""
+        # Whole counts print as "3/3", not "3.0/3".
+        done, total = (int(v) if float(v).is_integer() else v for v in (done, total))
+        if self._bar.total != total:
+            self._bar.total = total
+        step = done - self._bar.n
+        if step > 0:
+            self._bar.update(step)
+        elif step < 0:  # a restarted count: show it rather than go backwards silently
+            self._bar.n = done
+            self._bar.refresh()
 
     def __call__(self, fraction: float) -> None:
-        if fraction < 0:
-            return
-        self.history.append(fraction)
-        if fraction - self._last < 0.01 and fraction < 1.0:
-            return
-        self._last = fraction
-        filled = round(self.width * fraction)
-        elapsed = time.perf_counter() - self._started
-        bar = "#" * filled + "-" * (self.width - filled)
-        end = "\n" if fraction >= 1.0 else ""
-        self.stream.write(f"\r{self.title}: [{bar}] {100 * fraction:5.1f}% {elapsed:6.1f}s{end}")
-        self.stream.flush()
+        """Fraction-only reports (through :func:`progress_span`): counted in percent."""
+        if fraction >= 0:
+            self.counts(round(100 * fraction, 6), 100)
+
+    def close(self) -> None:
+        self._bar.close()
 
 
 @contextlib.contextmanager
-def text_progress(show: bool, title: str) -> Iterator[None]:
-    """Install a :class:`TextProgress` for the block when ``show`` is true."""
+def progress_bar(show: bool, title: str) -> Iterator[None]:
+    """Show a :class:`ProgressBar` titled ``title`` for the block when ``show`` is true."""
     if not show:
         yield
         return
-    with attribution_progress(TextProgress(title)):
-        yield
+    bar = ProgressBar(title)
+    try:
+        with attribution_progress(bar):
+            yield
+    finally:
+        bar.close()

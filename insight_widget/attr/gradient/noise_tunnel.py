@@ -50,11 +50,12 @@ class NoiseTunnel(Attribution):
     Works with any attribution object whose ``attribute(inputs, **kwargs)`` returns one row of
     attributions per input row (primary, layer and neuron methods alike). Samples run in
     batches of ``nt_samples_batch_size`` samples per example; ``target``,
-    ``additional_forward_args`` and per-example ``baselines`` are repeated to follow the
-    noisy rows. The noise is drawn per batch from torch's global generator exactly as Captum
-    0.9 draws it, and references (``draw_baseline_from_distrib``) from NumPy's, once for all
-    full batches and once more for a smaller last batch, as Captum does; so seeded runs
-    reproduce Captum's numbers (established by experiment, see ``_utils.sampling``).
+    ``additional_forward_args``, per-example ``baselines`` and ``feature_mask`` rows are
+    repeated to follow the noisy rows. The noise is drawn per batch from torch's global
+    generator exactly as Captum 0.9 draws it, and references (``draw_baseline_from_distrib``)
+    from NumPy's, once for all full batches and once more for a smaller last batch, as Captum
+    does; so seeded runs reproduce Captum's numbers (established by experiment, see
+    ``_utils.sampling``).
 
     Args:
         attribution_method: the attribution object to smooth (e.g. ``Saliency(model)``).
@@ -142,6 +143,9 @@ class NoiseTunnel(Attribution):
             if kwargs.get("additional_forward_args") is not None:
                 call_kwargs["additional_forward_args"] = expand_additional_forward_args(
                     _as_tuple(kwargs["additional_forward_args"]), samples, "repeat_interleave")
+            if kwargs.get("feature_mask") is not None:
+                call_kwargs["feature_mask"] = _repeated_masks(kwargs["feature_mask"],
+                                                              formatted, samples)
             if kwargs.get("baselines") is not None:
                 # Captum draws the references once for all full batches (they reuse them) and
                 # once more for a smaller last batch; the same draws give the same numbers.
@@ -179,6 +183,23 @@ def _repeated_baselines(baselines: Any, n: int, samples: int) -> Any:
     if isinstance(baselines, tuple):
         return tuple(expand(b) for b in baselines)
     return (expand(baselines),)
+
+
+def _repeated_masks(feature_mask: Any, inputs: Tuple[Tensor, ...], samples: int) -> Any:
+    """Per-example feature masks (one row per example of the N-row input, same number of
+    dimensions as the input) repeated per sample, as the inputs are; shared masks unchanged."""
+    masks = _as_tuple(feature_mask)
+    if len(masks) != len(inputs):
+        return feature_mask  # the wrapped method reports the mismatch
+
+    def expand(mask: Any, x: Tensor) -> Any:
+        if (isinstance(mask, Tensor) and mask.dim() == x.dim() and x.shape[0] > 1
+                and mask.shape[0] == x.shape[0]):
+            return mask.repeat_interleave(samples, dim=0)
+        return mask
+
+    expanded = tuple(expand(m, x) for m, x in zip(masks, inputs))
+    return expanded if isinstance(feature_mask, tuple) else expanded[0]
 
 
 def _drawn_baselines(baselines: Any, rows: int) -> Tuple[Any, ...]:

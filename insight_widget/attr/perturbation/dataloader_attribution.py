@@ -14,6 +14,7 @@ from .._utils.inputs import expand_baselines, format_baselines
 from .._utils.perturbation import model_behind, stacking_is_safe
 from .._utils.validation import check_bool, check_int, describe
 from ..base import Attribution, PerturbationAttribution
+from ._common import perturbed_dtype
 from .feature_ablation import FeatureAblation
 from .feature_permutation import FeaturePermutation
 from .kernel_shap import KernelShap
@@ -92,8 +93,9 @@ class _DatasetMetric:
                     element = self.permute(element, absent)
                 else:
                     baseline = self.baselines[attributed]
-                    baseline = (baseline.to(element.dtype) if isinstance(baseline, Tensor)
-                                else torch.tensor(baseline, dtype=element.dtype))
+                    dtype = perturbed_dtype(element, baseline)
+                    baseline = (baseline.to(dtype) if isinstance(baseline, Tensor)
+                                else torch.tensor(baseline or 0, dtype=dtype))
                     element = torch.where(absent, baseline.to(element.device), element)
                 attributed += 1
             arguments.append(element)
@@ -206,8 +208,10 @@ class DataLoaderAttribution(Attribution):
         presence = tuple(torch.ones(1, *e.shape[1:], device=e.device) for e in attributed)
         example = tuple(e[:1] for e in attributed)
         formatted = format_baselines(baselines, example)
-        expanded = tuple(b if not isinstance(b, Tensor) else expand_baselines((b,), (x,))[0]
-                         for b, x in zip(formatted, example))
+        # None stays None per element: the default baseline keeps each element's dtype.
+        expanded = (None,) * len(example) if baselines is None else tuple(
+            b if not isinstance(b, Tensor) else expand_baselines((b,), (x,))[0]
+            for b, x in zip(formatted, example))
         masks = format_feature_mask(feature_mask, presence)
         if masks.per_example:
             raise ValueError("`feature_mask` must have first dimension 1 (one grouping for the "

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from .._utils.inputs import restore_format
 from .._utils.perturbation import ablation_attributions, plan_evaluation
-from .._utils.progress import text_progress
+from .._utils.progress import progress_bar
 from ..base import PerturbationAttribution, TensorOrTupleOfTensors
-from ._common import completed_future, prepare_perturbation, progress_title, waiting
+from ._common import finished_future, prepare_perturbation, progress_title
 
 
 class FeatureAblation(PerturbationAttribution):
@@ -61,17 +61,18 @@ class FeatureAblation(PerturbationAttribution):
             returns R values that are not one per example (an aggregated output), each tensor
             has shape ``(R, *input.shape[1:])``.
         """
-        return self._attribute(self.forward_func, inputs, baselines, target,
-                               additional_forward_args, feature_mask, perturbations_per_eval,
-                               show_progress)
+        return self._attribute(inputs, baselines, target, additional_forward_args, feature_mask,
+                               perturbations_per_eval, show_progress)
 
-    def _attribute(self, forward_func: Callable[..., Any], inputs: Any, baselines: Any,
-                   target: Any, additional_forward_args: Any, feature_mask: Any,
-                   perturbations_per_eval: int, show_progress: bool) -> TensorOrTupleOfTensors:
+    def _attribute(self, inputs: Any, baselines: Any, target: Any, additional_forward_args: Any,
+                   feature_mask: Any, perturbations_per_eval: int, show_progress: bool,
+                   futures: bool = False) -> TensorOrTupleOfTensors:
+        forward_func = self.forward_func
         prepared = prepare_perturbation(forward_func, inputs, baselines, target,
-                                        additional_forward_args, feature_mask, show_progress)
+                                        additional_forward_args, feature_mask, show_progress,
+                                        futures=futures)
         call, masks = prepared.call, prepared.masks
-        with torch.no_grad(), text_progress(show_progress, progress_title(self)):
+        with torch.no_grad(), progress_bar(show_progress, progress_title(self)):
             plan = plan_evaluation(prepared.evaluate, call.inputs, masks.n_groups,
                                    perturbations_per_eval, forward_func)
             attributions = ablation_attributions(prepared.evaluate, call.inputs,
@@ -89,8 +90,14 @@ class FeatureAblation(PerturbationAttribution):
         show_progress: bool = False,
         **kwargs: Any,
     ) -> torch.futures.Future:
-        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``
-        (plain tensors work too); returns a Future holding the attributions."""
-        return completed_future(self._attribute(
-            waiting(self.forward_func), inputs, baselines, target, additional_forward_args,
-            feature_mask, perturbations_per_eval, show_progress))
+        """:meth:`attribute` for a ``forward_func`` that returns a ``torch.futures.Future`` of
+        its output (e.g. a remote model); returns a ``torch.Future`` of the attributions.
+
+        Every perturbed evaluation is started before any is waited for, so the model can work
+        on all of them at once; the call returns when their outputs are in (the unperturbed
+        output is awaited first: it sizes the evaluation). A ``forward_func`` returning
+        anything but a Future raises ``TypeError`` (as ``attribute`` does for one that does).
+        """
+        return finished_future(self._attribute(
+            inputs, baselines, target, additional_forward_args, feature_mask,
+            perturbations_per_eval, show_progress, futures=True))

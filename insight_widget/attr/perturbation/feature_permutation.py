@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import warnings
+from typing import Any, Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
 
+from .._utils.feature_mask import FeatureMasks
 from .._utils.inputs import restore_format
 from .._utils.perturbation import ablation_attributions, plan_evaluation
-from .._utils.progress import text_progress
+from .._utils.progress import progress_bar
 from .._utils.validation import check_callable
 from ..base import PerturbationAttribution, TensorOrTupleOfTensors
-from ._common import completed_future, prepare_perturbation, progress_title, waiting
+from ._common import finished_future, prepare_perturbation, progress_title
+
+
+def _unpermutable_groups(inputs: Tuple[Tensor, ...], masks: FeatureMasks,
+                         min_examples: int) -> Optional[Tensor]:
+    """Bool (G,) per group in group order: the group lies in an input with fewer than
+    ``min_examples`` examples, so it cannot be permuted (its attribution is 0, as in Captum);
+    ``None`` when every group can be. Warns naming the count."""
+    small = [ids for x, ids in zip(inputs, masks.ids_per_input) if x.shape[0] < min_examples]
+    if not small:
+        return None
+    frozen = torch.isin(masks.group_ids, torch.cat(small))
+    warnings.warn(
+        f"FeaturePermutation permutes features across the examples of the batch; "
+        f"{int(frozen.sum())} of {masks.n_groups} feature group(s) lie in an input with fewer "
+        f"than {min_examples} examples (batch sizes {[x.shape[0] for x in inputs]}) and get "
+        "attribution 0.",
+        UserWarning,
+        stacklevel=4,
+    )
+    return frozen
 
 
 def _permute_feature(x: Tensor, feature_mask: Tensor) -> Tensor:
@@ -38,13 +60,20 @@ class FeaturePermutation(PerturbationAttribution):
 
     .. math:: a_{r,e} = F(x)_r - F(\pi_g(x))_r,\quad g \ni e.
 
-    Needs at least 2 examples. Random numbers are drawn in Captum's order (group by group,
-    input by input), so seeded runs match Captum's with ``perturbations_per_eval`` = 1.
+    A group lying in an input with fewer than 2 examples cannot be permuted: it gets
+    attribution 0, with a warning (Captum returns the 0 silently). The inputs' batch sizes
+    may differ (e.g. a list of sparse ids next to the examples); each tensor is permuted
+    across its own dim 0. Random numbers are drawn in Captum's order (group by group, input
+    by input), so seeded runs match Captum's with ``perturbations_per_eval`` = 1.
 
     Args:
         forward_func: the model or any callable returning the output tensor.
         perm_func: ``perm_func(x, mask) -> x`` with the masked elements permuted across dim 0.
     """
+
+    # Groups lying in an input with fewer examples than this are not permuted (attribution 0);
+    # Captum's private knob, kept under Captum's name.
+    _min_examples_per_batch_grouped = 2
 
     def __init__(self, forward_func: Callable[..., Any],
                  perm_func: Callable[[Tensor, Tensor], Tensor] = _permute_feature) -> None:
@@ -63,30 +92,34 @@ class FeaturePermutation(PerturbationAttribution):
     ) -> TensorOrTupleOfTensors:
         """Permutation attributions shaped like ``inputs`` (see :class:`FeatureAblation` for
         the arguments; there is no baseline: the batch itself is the reference)."""
-        return self._attribute(self.forward_func, inputs, target, additional_forward_args,
-                               feature_mask, perturbations_per_eval, show_progress)
+        return self._attribute(inputs, target, additional_forward_args, feature_mask,
+                               perturbations_per_eval, show_progress)
 
-    def _attribute(self, forward_func: Callable[..., Any], inputs: Any, target: Any,
-                   additional_forward_args: Any, feature_mask: Any,
-                   perturbations_per_eval: int, show_progress: bool) -> TensorOrTupleOfTensors:
+    def _attribute(self, inputs: Any, target: Any, additional_forward_args: Any,
+                   feature_mask: Any, perturbations_per_eval: int, show_progress: bool,
+                   futures: bool = False) -> TensorOrTupleOfTensors:
+        forward_func = self.forward_func
         prepared = prepare_perturbation(forward_func, inputs, None, target,
-                                        additional_forward_args, feature_mask, show_progress)
+                                        additional_forward_args, feature_mask, show_progress,
+                                        futures=futures)
         call, masks = prepared.call, prepared.masks
-        if call.num_examples < 2:
-            raise ValueError(
-                "FeaturePermutation permutes features across the examples of the batch, so "
-                f"`inputs` must hold at least 2 examples (dim 0); got {call.num_examples}."
-            )
+        frozen = _unpermutable_groups(call.inputs, masks, self._min_examples_per_batch_grouped)
 
-        def perturb(_index: int, value: Tensor, selected: Tensor) -> Tensor:
+        def perturb(index: int, value: Tensor, selected: Tensor) -> Tensor:
+            if frozen is not None and bool(frozen[masks.positions[index][selected][0]]):
+                return value
             return self.perm_func(value, selected)
 
-        with torch.no_grad(), text_progress(show_progress, progress_title(self)):
+        with torch.no_grad(), progress_bar(show_progress, progress_title(self)):
             plan = plan_evaluation(prepared.evaluate, call.inputs, masks.n_groups,
                                    perturbations_per_eval, forward_func)
             attributions = ablation_attributions(
                 prepared.evaluate, call.inputs, None, masks, plan, perturb=perturb,
                 groups_per_build=perturbations_per_eval)
+        if frozen is not None:
+            attributions = tuple(
+                a.masked_fill(frozen[p.to(frozen.device)], 0)
+                for a, p in zip(attributions, masks.positions))
         return restore_format(attributions, call.was_tuple)
 
     def attribute_future(
@@ -99,7 +132,8 @@ class FeaturePermutation(PerturbationAttribution):
         show_progress: bool = False,
         **kwargs: Any,
     ) -> torch.futures.Future:
-        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``."""
-        return completed_future(self._attribute(
-            waiting(self.forward_func), inputs, target, additional_forward_args, feature_mask,
-            perturbations_per_eval, show_progress))
+        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``; see
+        :meth:`FeatureAblation.attribute_future`."""
+        return finished_future(self._attribute(
+            inputs, target, additional_forward_args, feature_mask, perturbations_per_eval,
+            show_progress, futures=True))

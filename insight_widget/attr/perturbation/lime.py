@@ -12,7 +12,7 @@ from torch import Tensor
 from .._utils.feature_mask import FeatureMasks, spread_to_elements
 from .._utils.inputs import format_baselines, restore_format, slice_additional_forward_args
 from .._utils.perturbation import coalition_rows, input_evaluator, plan_evaluation
-from .._utils.progress import text_progress
+from .._utils.progress import progress_bar
 from .._utils.validation import check_bool, check_choice, check_int, check_number
 from ..base import TensorOrTupleOfTensors
 from ._common import prepare_perturbation, progress_title
@@ -31,7 +31,12 @@ from .lime_base import (
 
 def _flat(inputs: Any) -> Tensor:
     parts = inputs if isinstance(inputs, tuple) else (inputs,)
-    return torch.cat([p.reshape(-1) for p in parts])
+    return _as_real(torch.cat([p.reshape(-1) for p in parts]))
+
+
+def _as_real(values: Tensor) -> Tensor:
+    """Integer and bool values (token ids, flags) as floats: distances need real numbers."""
+    return values if values.is_floating_point() else values.to(torch.get_default_dtype())
 
 
 def get_exp_kernel_similarity_function(
@@ -146,7 +151,7 @@ class Lime(LimeBase):
                                         allow_negative_ids=False)
         call, masks = prepared.call, prepared.masks
         raw_baselines = format_baselines(baselines, call.inputs)
-        with torch.no_grad(), text_progress(show_progress, progress_title(self)):
+        with torch.no_grad(), progress_bar(show_progress, progress_title(self)):
             plan = plan_evaluation(prepared.evaluate, call.inputs, n_samples,
                                    perturbations_per_eval, self.forward_func)
             per_example = call.num_examples > 1 and plan.per_example
@@ -172,7 +177,10 @@ class Lime(LimeBase):
                 coefficients = [fit_surrogate(self.interpretable_model, s, y).reshape(-1)
                                 for s, y in zip(sample_sets, outputs)]
         if not return_input_shape:
-            return torch.stack(coefficients)
+            # Per-example masks may give examples different feature counts: zero-padded to
+            # the largest, as Captum does.
+            width = max(c.numel() for c in coefficients)
+            return torch.stack([F.pad(c, (0, width - c.numel())) for c in coefficients])
         attributions = []
         for i, x in enumerate(call.inputs):
             rows = []
@@ -215,7 +223,9 @@ class Lime(LimeBase):
             "baselines": tuple(b if not isinstance(b, Tensor) else rows_of(b)
                                for b in raw_baselines),
             "feature_mask": feature_masks,
-            "num_interp_features": int(max(int(m.max()) for m in feature_masks)) + 1,
+            # An empty input (no elements) holds no feature ids.
+            "num_interp_features": max((int(m.max()) for m in feature_masks if m.numel()),
+                                       default=-1) + 1,
         }
         original = values if was_tuple else values[0]
         if self._default_sampling():
@@ -237,8 +247,8 @@ class Lime(LimeBase):
                         interpretable: Tensor) -> Tensor:
         """The default exponential kernel, for all samples at once."""
         count = interpretable.shape[0]
-        original = torch.cat([v.reshape(1, -1) for v in values], 1)
-        perturbed = torch.cat([r.reshape(count, -1) for r in rows], 1)
+        original = _as_real(torch.cat([v.reshape(1, -1) for v in values], 1))
+        perturbed = _as_real(torch.cat([r.reshape(count, -1) for r in rows], 1))
         if self.similarity_func.distance_mode == "cosine":
             distance = 1 - F.cosine_similarity(original, perturbed, dim=1).double()
         else:

@@ -19,7 +19,7 @@ from .._utils.perturbation import (
     plan_evaluation,
 )
 from .._utils.prepare import prepare_call
-from .._utils.progress import text_progress
+from .._utils.progress import progress_bar
 from .._utils.validation import check_bool, check_callable, check_int, describe
 from ..base import PerturbationAttribution, TensorOrTupleOfTensors
 from ._common import progress_title
@@ -241,7 +241,7 @@ class LimeBase(PerturbationAttribution):
         check_bool("show_progress", show_progress)
         call = prepare_call(inputs, target, additional_forward_args)
         evaluate = input_evaluator(self.forward_func, call.target, call.args)
-        with torch.no_grad(), text_progress(show_progress, progress_title(self)):
+        with torch.no_grad(), progress_bar(show_progress, progress_title(self)):
             samples = draw_samples(self.perturb_func, self.similarity_func, inputs, n_samples,
                                    kwargs, self.perturb_interpretable_space,
                                    self.from_interp_rep_transform, self.to_interp_rep_transform)

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .._utils.inputs import restore_format
 from .._utils.perturbation import evaluate_perturbations, plan_evaluation, stack_copies
-from .._utils.progress import text_progress
+from .._utils.progress import progress_bar
 from .._utils.validation import describe, is_int
 from ..base import PerturbationAttribution, TensorOrTupleOfTensors
 from ._common import prepare_perturbation, progress_title
@@ -171,7 +171,7 @@ class Occlusion(PerturbationAttribution):
         for w in windows:
             offsets.append(offsets[-1] + w.total)
         total = offsets[-1]
-        with torch.no_grad(), text_progress(show_progress, progress_title(self)):
+        with torch.no_grad(), progress_bar(show_progress, progress_title(self)):
             plan = plan_evaluation(prepared.evaluate, call.inputs, total,
                                    perturbations_per_eval, self.forward_func)
             y0 = plan.flat_output

@@ -10,15 +10,14 @@ from torch import Tensor
 from .._utils.feature_mask import spread_to_elements
 from .._utils.inputs import restore_format
 from .._utils.perturbation import coalition_rows, evaluate_perturbations, plan_evaluation
-from .._utils.progress import text_progress
+from .._utils.progress import progress_bar
 from .._utils.validation import check_int
 from ..base import PerturbationAttribution, TensorOrTupleOfTensors
 from ._common import (
     PerturbationCall,
-    completed_future,
+    finished_future,
     prepare_perturbation,
     progress_title,
-    waiting,
 )
 
 
@@ -57,22 +56,21 @@ class ShapleyValueSampling(PerturbationAttribution):
         Arguments as for :class:`FeatureAblation`, plus ``n_samples`` (>= 1): the number of
         random feature orders. Feature ids must be >= 0; ids run ``0..max id``.
         """
-        return self._attribute(self.forward_func, inputs, baselines, target,
-                               additional_forward_args, feature_mask, n_samples,
-                               perturbations_per_eval, show_progress)
+        return self._attribute(inputs, baselines, target, additional_forward_args, feature_mask,
+                               n_samples, perturbations_per_eval, show_progress)
 
-    def _attribute(self, forward_func: Callable[..., Any], inputs: Any, baselines: Any,
-                   target: Any, additional_forward_args: Any, feature_mask: Any,
-                   n_samples: int, perturbations_per_eval: int,
-                   show_progress: bool) -> TensorOrTupleOfTensors:
+    def _attribute(self, inputs: Any, baselines: Any, target: Any, additional_forward_args: Any,
+                   feature_mask: Any, n_samples: int, perturbations_per_eval: int,
+                   show_progress: bool, futures: bool = False) -> TensorOrTupleOfTensors:
         n_samples = check_int("n_samples", n_samples, minimum=1)
+        forward_func = self.forward_func
         prepared = prepare_perturbation(forward_func, inputs, baselines, target,
                                         additional_forward_args, feature_mask, show_progress,
-                                        allow_negative_ids=False)
-        with torch.no_grad(), text_progress(show_progress, progress_title(self)):
-            per_player = _sampled_shapley(prepared, forward_func, n_samples,
-                                          perturbations_per_eval)
-        return _spread(prepared, per_player)
+                                        allow_negative_ids=False, futures=futures)
+        with torch.no_grad(), progress_bar(show_progress, progress_title(self)):
+            per_player, output_shape = _sampled_shapley(prepared, forward_func, n_samples,
+                                                        perturbations_per_eval)
+        return _spread(prepared, per_player, output_shape)
 
     def attribute_future(
         self,
@@ -85,18 +83,30 @@ class ShapleyValueSampling(PerturbationAttribution):
         perturbations_per_eval: int = 1,
         show_progress: bool = False,
     ) -> torch.futures.Future:
-        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``."""
-        return completed_future(self._attribute(
-            waiting(self.forward_func), inputs, baselines, target, additional_forward_args,
-            feature_mask, n_samples, perturbations_per_eval, show_progress))
+        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``; see
+        :meth:`FeatureAblation.attribute_future`."""
+        return finished_future(self._attribute(
+            inputs, baselines, target, additional_forward_args, feature_mask, n_samples,
+            perturbations_per_eval, show_progress, futures=True))
 
 
-def _spread(prepared: PerturbationCall, per_player: Tensor) -> TensorOrTupleOfTensors:
-    """Per-player values (R, P) -> attributions per element (players are the mask ids)."""
+def _spread(prepared: PerturbationCall, per_player: Tensor,
+            output_shape: torch.Size) -> TensorOrTupleOfTensors:
+    """Per-player values (R, P) -> attributions per element (players are the mask ids).
+
+    Shapes follow Captum's Shapley methods: ``(*output_shape, *input.shape[1:])`` for the
+    targeted output's shape (``(1,)`` for a scalar), e.g. ``(N, T, ...)`` for T outputs per
+    example. A per-example mask row n applies to the R / N outputs of example n.
+    """
     call = prepared.call
-    attributions = tuple(spread_to_elements(per_player, ids, x.shape)
-                         for ids, x in zip(prepared.masks.masks, call.inputs))
-    return restore_format(attributions, call.was_tuple)
+    rows = per_player.shape[0]
+    attributions = []
+    for ids, x in zip(prepared.masks.masks, call.inputs):
+        if 1 < ids.shape[0] < rows and rows % ids.shape[0] == 0:
+            ids = ids.repeat_interleave(rows // ids.shape[0], dim=0)
+        spread = spread_to_elements(per_player, ids, x.shape)
+        attributions.append(spread.reshape(*(output_shape or (1,)), *x.shape[1:]))
+    return restore_format(tuple(attributions), call.was_tuple)
 
 
 def _present_players(prepared: PerturbationCall, n_players: int) -> Tensor:
@@ -108,8 +118,9 @@ def _present_players(prepared: PerturbationCall, n_players: int) -> Tensor:
 
 
 def _sampled_shapley(prepared: PerturbationCall, forward_func: Callable[..., Any],
-                     n_samples: int, perturbations_per_eval: int) -> Tensor:
-    """(R, P) sampled Shapley values of the P = max id + 1 players."""
+                     n_samples: int, perturbations_per_eval: int) -> Tuple[Tensor, torch.Size]:
+    """(R, P) sampled Shapley values of the P = max id + 1 players, and the shape of the
+    targeted output (R values)."""
     call, masks = prepared.call, prepared.masks
     n_players = masks.max_id + 1
     orders = torch.stack([torch.randperm(n_players) for _ in range(n_samples)])  # (S, P)
@@ -148,4 +159,4 @@ def _sampled_shapley(prepared: PerturbationCall, forward_func: Callable[..., Any
     contributions = curve[:, 1:] - curve[:, :-1]  # (S, P, R): step k adds orders[s, k]
     per_player = torch.gather(contributions, 1,
                               ranks.to(outputs.device).unsqueeze(2).expand(-1, -1, plan.n_out))
-    return (per_player.sum(0) / n_samples).t().contiguous()
+    return (per_player.sum(0) / n_samples).t().contiguous(), plan.output.shape

@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 
 from .._utils.perturbation import coalition_rows, evaluate_perturbations, plan_evaluation
-from .._utils.progress import text_progress
+from .._utils.progress import progress_bar
 from ..base import TensorOrTupleOfTensors
-from ._common import PerturbationCall, prepare_perturbation, progress_title
+from ._common import PerturbationCall, finished_future, prepare_perturbation, progress_title
 from .shapley_value_sampling import ShapleyValueSampling, _present_players, _spread
 
 # Above this many features the 2^M coalitions are refused (2^25 = 33.5M model evaluations
@@ -51,20 +51,36 @@ class ShapleyValues(ShapleyValueSampling):
     ) -> TensorOrTupleOfTensors:
         """Exact Shapley values shaped like ``inputs`` (``(R, ...)`` for aggregated outputs);
         arguments as for :class:`FeatureAblation` (feature ids must be >= 0)."""
-        return self._attribute(self.forward_func, inputs, baselines, target,
-                               additional_forward_args, feature_mask, 1,
-                               perturbations_per_eval, show_progress)
+        return self._attribute(inputs, baselines, target, additional_forward_args, feature_mask,
+                               1, perturbations_per_eval, show_progress)
 
-    def _attribute(self, forward_func: Callable[..., Any], inputs: Any, baselines: Any,
-                   target: Any, additional_forward_args: Any, feature_mask: Any,
-                   n_samples: int, perturbations_per_eval: int,
-                   show_progress: bool) -> TensorOrTupleOfTensors:
+    def attribute_future(  # type: ignore[override]
+        self,
+        inputs: TensorOrTupleOfTensors,
+        baselines: Any = None,
+        target: Any = None,
+        additional_forward_args: Any = None,
+        feature_mask: Any = None,
+        perturbations_per_eval: int = 1,
+        show_progress: bool = False,
+    ) -> torch.futures.Future:
+        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``; see
+        :meth:`FeatureAblation.attribute_future`."""
+        return finished_future(self._attribute(
+            inputs, baselines, target, additional_forward_args, feature_mask, 1,
+            perturbations_per_eval, show_progress, futures=True))
+
+    def _attribute(self, inputs: Any, baselines: Any, target: Any, additional_forward_args: Any,
+                   feature_mask: Any, n_samples: int, perturbations_per_eval: int,
+                   show_progress: bool, futures: bool = False) -> TensorOrTupleOfTensors:
+        forward_func = self.forward_func
         prepared = prepare_perturbation(forward_func, inputs, baselines, target,
                                         additional_forward_args, feature_mask, show_progress,
-                                        allow_negative_ids=False)
-        with torch.no_grad(), text_progress(show_progress, progress_title(self)):
-            per_player = _exact_shapley(prepared, forward_func, perturbations_per_eval)
-        return _spread(prepared, per_player)
+                                        allow_negative_ids=False, futures=futures)
+        with torch.no_grad(), progress_bar(show_progress, progress_title(self)):
+            per_player, output_shape = _exact_shapley(prepared, forward_func,
+                                                      perturbations_per_eval)
+        return _spread(prepared, per_player, output_shape)
 
 
 def _check_feasible(players: int, num_examples: int) -> None:
@@ -87,8 +103,9 @@ def _check_feasible(players: int, num_examples: int) -> None:
 
 
 def _exact_shapley(prepared: PerturbationCall, forward_func: Callable[..., Any],
-                   perturbations_per_eval: int) -> Tensor:
-    """(R, P) exact Shapley values of the P = max id + 1 players (0 for ids without elements)."""
+                   perturbations_per_eval: int) -> Tuple[Tensor, torch.Size]:
+    """(R, P) exact Shapley values of the P = max id + 1 players (0 for ids without elements),
+    and the shape of the targeted output (R values)."""
     call, masks = prepared.call, prepared.masks
     n_players = masks.max_id + 1
     players = torch.nonzero(_present_players(prepared, n_players)).flatten()  # the real game
@@ -125,4 +142,4 @@ def _exact_shapley(prepared: PerturbationCall, forward_func: Callable[..., Any],
         without = coalitions[(coalitions & b) == 0]
         gain = values[without | b] - values[without]  # (2^(m-1), R)
         result[:, column] = (weights[sizes[without]].to(values.device).unsqueeze(1) * gain).sum(0)
-    return result.to(plan.output.dtype)
+    return result.to(plan.output.dtype), plan.output.shape
