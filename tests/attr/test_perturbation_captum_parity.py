@@ -155,6 +155,18 @@ def test_feature_permutation_of_a_single_example_gives_zero_with_a_warning():
     assert result.shape == (1, 4) and bool((result == 0).all())
 
 
+def test_when_no_group_can_be_permuted_every_attribution_is_zero_whatever_the_masks():
+    def model(x, extra):
+        return weighted_sum(x)
+
+    x, extra = batch(1), batch(2)[:, :2]
+    mask = (torch.zeros(4, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long))
+    with pytest.warns(UserWarning, match=r"1 of 1 feature group"):
+        ax, aextra = ia.FeaturePermutation(model).attribute((x, extra), feature_mask=mask)
+    assert ax.shape == (1, 4) and aextra.shape == (1, 2)
+    assert bool((ax == 0).all()) and bool((aextra == 0).all())
+
+
 def test_a_group_shared_with_a_one_example_input_is_not_permuted_the_others_are():
     def model(x, extra):
         return weighted_sum(x).sum() + extra.sum()
@@ -344,3 +356,17 @@ def test_noise_tunnel_repeats_per_example_feature_masks_with_the_inputs():
         smoothed = ia.NoiseTunnel(ia.FeatureAblation(weighted_sum)).attribute(
             x, feature_mask=mask, nt_samples=3, stdevs=1e-6)
     assert torch.allclose(smoothed, plain, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["FeatureAblation", "FeaturePermutation",
+                                  "ShapleyValueSampling", "ShapleyValues"])
+def test_attribute_future_has_captums_parameters(name):
+    import inspect
+
+    import captum.attr as captum_attr
+
+    def parameters(cls):
+        return [(p.name, p.default) for p in
+                inspect.signature(cls.attribute_future).parameters.values()]
+
+    assert parameters(getattr(ia, name)) == parameters(getattr(captum_attr, name))

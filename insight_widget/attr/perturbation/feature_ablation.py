@@ -54,7 +54,7 @@ class FeatureAblation(PerturbationAttribution):
                 dimension 1 (all examples) or N (per example); broadcastable to the input.
             perturbations_per_eval: copies per forward pass; 1 = as many as the memory budget
                 allows (see the class docstring).
-            show_progress: print a progress bar on stderr.
+            show_progress: show a tqdm progress bar (Captum's title and format).
 
         Returns:
             Attributions shaped like ``inputs`` (dtype of the model output). When the model

@@ -113,6 +113,11 @@ class FeaturePermutation(PerturbationAttribution):
         with torch.no_grad(), progress_bar(show_progress, progress_title(self)):
             plan = plan_evaluation(prepared.evaluate, call.inputs, masks.n_groups,
                                    perturbations_per_eval, forward_func)
+            if frozen is not None and bool(frozen.all()):
+                # nothing can be permuted: zeros, whatever the masks' rows (no evaluation)
+                zeros = tuple(torch.zeros(plan.n_out, *x.shape[1:], dtype=plan.output.dtype,
+                                          device=plan.output.device) for x in call.inputs)
+                return restore_format(zeros, call.was_tuple)
             attributions = ablation_attributions(
                 prepared.evaluate, call.inputs, None, masks, plan, perturb=perturb,
                 groups_per_build=perturbations_per_eval)

@@ -84,7 +84,8 @@ class ShapleyValueSampling(PerturbationAttribution):
         show_progress: bool = False,
     ) -> torch.futures.Future:
         """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``; see
-        :meth:`FeatureAblation.attribute_future`."""
+        :meth:`FeatureAblation.attribute_future`. ShapleyValues inherits it (with Captum's
+        signature: its ``n_samples`` is ignored)."""
         return finished_future(self._attribute(
             inputs, baselines, target, additional_forward_args, feature_mask, n_samples,
             perturbations_per_eval, show_progress, futures=True))

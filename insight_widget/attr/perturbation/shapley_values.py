@@ -12,7 +12,7 @@ from torch import Tensor
 from .._utils.perturbation import coalition_rows, evaluate_perturbations, plan_evaluation
 from .._utils.progress import progress_bar
 from ..base import TensorOrTupleOfTensors
-from ._common import PerturbationCall, finished_future, prepare_perturbation, progress_title
+from ._common import PerturbationCall, prepare_perturbation, progress_title
 from .shapley_value_sampling import ShapleyValueSampling, _present_players, _spread
 
 # Above this many features the 2^M coalitions are refused (2^25 = 33.5M model evaluations
@@ -53,22 +53,6 @@ class ShapleyValues(ShapleyValueSampling):
         arguments as for :class:`FeatureAblation` (feature ids must be >= 0)."""
         return self._attribute(inputs, baselines, target, additional_forward_args, feature_mask,
                                1, perturbations_per_eval, show_progress)
-
-    def attribute_future(  # type: ignore[override]
-        self,
-        inputs: TensorOrTupleOfTensors,
-        baselines: Any = None,
-        target: Any = None,
-        additional_forward_args: Any = None,
-        feature_mask: Any = None,
-        perturbations_per_eval: int = 1,
-        show_progress: bool = False,
-    ) -> torch.futures.Future:
-        """:meth:`attribute` for a ``forward_func`` returning ``torch.futures.Future``; see
-        :meth:`FeatureAblation.attribute_future`."""
-        return finished_future(self._attribute(
-            inputs, baselines, target, additional_forward_args, feature_mask, 1,
-            perturbations_per_eval, show_progress, futures=True))
 
     def _attribute(self, inputs: Any, baselines: Any, target: Any, additional_forward_args: Any,
                    feature_mask: Any, n_samples: int, perturbations_per_eval: int,
