@@ -54,7 +54,7 @@ class ProgressReporter:
         if self.job.stopped.is_set():
             return False
         now = time.monotonic()
-        if fraction >= 0 and now - self._last >= PROGRESS_INTERVAL:
+        if now - self._last >= PROGRESS_INTERVAL:
             self._last = now
             self.emit({"type": "progress", "id": self.job.id,
                        "fraction": round(self.start + self.span * min(1.0, fraction), 4),
