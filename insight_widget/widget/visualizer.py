@@ -10,7 +10,6 @@ through :class:`~insight_widget.widget.attribution.AttributionRunner`. The widge
 
 from __future__ import annotations
 
-import inspect
 import itertools
 from collections import OrderedDict, namedtuple
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -342,18 +341,12 @@ class AttributionVisualizer:
     # -- the UI ------------------------------------------------------------------------------------
     def spec(self) -> Dict[str, Any]:
         """Everything the front end needs to build its controls (JSON)."""
-        methods = []
-        for spec in self.methods:
-            cls = spec.resolve()
-            has_delta = bool(cls is not None and "return_convergence_delta" in
-                             inspect.signature(cls.attribute).parameters)
-            methods.append(spec.schema(has_delta))
         return {
             "classes": list(self.classes),
             "models": [type(m).__name__ for m in self.models],
             "features": [{"name": f.name, "type": f.visualization_type(),
                           "baselines": f.baseline_names()} for f in self.features],
-            "methods": methods,
+            "methods": [spec.schema() for spec in self.methods],
             "layers": [{"choices": names, "default": default} for names, default in
                        zip(self._runner.layer_names, self._runner.default_layers)],
             "use_label_for_attr": self.use_label_for_attr,
