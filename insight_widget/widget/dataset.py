@@ -8,9 +8,10 @@ of the dataset, and keeps the examples of a batch that a fetch did not need for 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Deque, Iterable, Iterator, Optional
+from typing import Any, Deque, Iterable, Iterator, List, Optional
 
 from ..attr._utils.validation import describe
+from .attribution import PreparedExample
 from .batch import Batch
 
 
@@ -73,3 +74,13 @@ class DatasetReader:
             raise TypeError("`dataset` must yield insight_widget.Batch objects; got "
                             f"{describe(batch)} (wrap inputs and labels in Batch(inputs, labels)).")
         return batch
+
+
+class FetchResult:
+    """What one fetch found: the examples and how the scan ended."""
+
+    def __init__(self) -> None:
+        self.examples: List[PreparedExample] = []
+        self.scanned = 0
+        self.dataset_end = False
+        self.message = ""

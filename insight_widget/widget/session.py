@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..attr._utils.progress import AttributionCancelled
 from .attribution import PreparedExample, Settings
+from .interface import ExampleStore, ListStore, Visualiser, WireExample
 
 Emit = Callable[[Dict[str, Any]], None]
 RESULT_CACHE = 512
@@ -66,13 +67,18 @@ class ComputeSession:
     """Runs a visualiser's jobs on a worker thread and reports through ``emit``.
 
     ``emit`` receives messages (dicts, possibly holding bytes) of types "fetch_started",
-    "progress", "example", "result", "done". ``examples`` mirrors what the front end shows.
+    "progress", "example", "result", "done". ``store`` holds the examples on screen (the
+    widget's ``examples`` trait); the session reads and replaces it, keeping no copy.
     """
 
-    def __init__(self, visualizer: Any, emit: Emit) -> None:
+    def __init__(self, visualizer: Visualiser, emit: Emit,
+                 store: Optional[ExampleStore] = None) -> None:
         self.visualizer = visualizer
         self.emit = emit
-        self.examples: List[Dict[str, Any]] = []
+        self.store: ExampleStore = store if store is not None else ListStore()
+        #: what each kind of request runs
+        self.jobs: Dict[str, Callable[[Job], None]] = {
+            "fetch": self._fetch, "recompute": self._recompute, "attribute": self._attribute_one}
         self._queue: queue.Queue[Optional[Job]] = queue.Queue()
         self._lock = threading.Lock()
         self._pending: List[Job] = []
@@ -81,11 +87,15 @@ class ComputeSession:
         self._idle = threading.Event()
         self._idle.set()
         self._cache: OrderedDict[Tuple[Any, ...], Dict[str, Any]] = OrderedDict()
-        self.settings: Optional[Settings] = None
+
+    @property
+    def examples(self) -> List[WireExample]:
+        """The examples on screen (read from the store)."""
+        return self.store.get()
 
     # -- requests (called on the kernel thread) -------------------------------------------------
     def submit(self, kind: str, request_id: Any, payload: Dict[str, Any]) -> Job:
-        if kind not in ("fetch", "recompute", "attribute"):
+        if kind not in self.jobs:
             raise ValueError(f"unknown request type {kind!r}.")
         key = ("all",) if kind != "attribute" else (payload.get("example"), payload.get("model"))
         job = Job(request_id, kind, payload, key)
@@ -136,7 +146,7 @@ class ComputeSession:
                 if job.stopped.is_set():
                     self._done(job, job.stop_reason or "cancelled")
                 else:
-                    getattr(self, f"_run_{job.kind}")(job)
+                    self.jobs[job.kind](job)
             except AttributionCancelled:
                 self._done(job, job.stop_reason or "cancelled")
             except Exception as error:  # the request fails, the widget keeps working
@@ -174,22 +184,6 @@ class ComputeSession:
                 self._cache.popitem(last=False)
         return outcome.wire
 
-    def _settings(self, payload: Dict[str, Any]) -> Tuple[Settings, Optional[Settings]]:
-        """The settings of a request, and those of the method compared side by side (same
-        baselines and modalities, its own arguments), if any."""
-        chosen = payload.get("settings") or {}
-        viz = self.visualizer
-        settings = viz.make_settings(chosen.get("method", viz._config["attribution_method"]),
-                                     chosen.get("arguments"), chosen.get("baselines"),
-                                     chosen.get("active"))
-        compare = None
-        other = chosen.get("compare") or None
-        if other:
-            compare = viz.make_settings(other.get("method"), other.get("arguments"),
-                                        chosen.get("baselines"), chosen.get("active"))
-        self.settings = settings
-        return settings, compare
-
     @staticmethod
     def describe_settings(settings: Settings) -> Dict[str, Any]:
         return {"method": settings.method.name, "arguments": settings.arguments,
@@ -216,13 +210,13 @@ class ComputeSession:
                                  start + share, share)
         return result, second
 
-    def _run_fetch(self, job: Job) -> None:
+    def _fetch(self, job: Job) -> None:
         payload = job.payload
-        settings, compare = self._settings(payload)
+        settings, compare = self.visualizer.request_settings(payload.get("settings") or {})
         filters = payload.get("filters") or {}
         self.emit({"type": "fetch_started", "id": job.id,
                    "settings": self.describe_settings(settings)})
-        self.examples = []
+        self.store.set([])
         viz = self.visualizer
         max_batches = int(filters.get("max_batches", 64))
         scanning = self._progress(job, 0.0, 0.0, "")
@@ -250,14 +244,14 @@ class ComputeSession:
                                             (k * models + m) * span, span)
                 wire["models"].append(result)
                 wire["compare"].append(second)
-            self.examples = [*self.examples, wire]
+            self.store.set([*self.examples, wire])
             self.emit({"type": "example", "id": job.id, "example": wire})
         state = job.stop_reason if job.stopped.is_set() else "complete"
         self._done(job, state, message=found.message if state == "complete" else "",
                    scanned=found.scanned, found=count, dataset_end=found.dataset_end)
 
-    def _run_recompute(self, job: Job) -> None:
-        settings, compare = self._settings(job.payload)
+    def _recompute(self, job: Job) -> None:
+        settings, compare = self.visualizer.request_settings(job.payload.get("settings") or {})
         models = len(self.visualizer.models)
         total = max(1, len(self.examples) * models)
         for k, wire in enumerate(list(self.examples)):
@@ -275,9 +269,9 @@ class ComputeSession:
                 self._send_result(job, wire["id"], m, result, second)
         self._done(job, "complete")
 
-    def _run_attribute(self, job: Job) -> None:
+    def _attribute_one(self, job: Job) -> None:
         payload = job.payload
-        settings, compare = self._settings(payload)
+        settings, compare = self.visualizer.request_settings(payload.get("settings") or {})
         example = self.visualizer.example(int(payload["example"]))
         model_index = int(payload["model"])
         if not 0 <= model_index < len(self.visualizer.models):
@@ -303,6 +297,6 @@ class ComputeSession:
                 compared[model_index] = second
                 wire = {**wire, "models": models, "compare": compared}
             updated.append(wire)
-        self.examples = updated
+        self.store.set(updated)
         self.emit({"type": "result", "id": job.id, "example": example_id, "model": model_index,
                    "result": result, "compare": second})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict, namedtuple
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ..attr._utils.validation import describe
 from .attribution import (
     AttributionRunner,
+    Outcome,
     PreparedExample,
     Settings,
     model_output,
@@ -27,8 +28,9 @@ from .attribution import (
     top_predictions,
 )
 from .batch import Batch
-from .dataset import DatasetReader
+from .dataset import DatasetReader, FetchResult
 from .features import BaseFeature, FeatureOutput, TextFeature
+from .interface import Selection
 from .registry import DEFAULT_METHODS, METHODS, MethodSpec, applicability, find_method
 
 VisualizationOutput = namedtuple("VisualizationOutput",
@@ -38,16 +40,6 @@ PREDICTIONS = ("all", "correct", "incorrect")
 MAX_EXAMPLES = 64
 #: prepared examples kept for target changes (older ones are dropped first)
 EXAMPLE_CACHE = 256
-
-
-class FetchResult:
-    """What one fetch found: the examples and how the scan ended."""
-
-    def __init__(self) -> None:
-        self.examples: List[PreparedExample] = []
-        self.scanned = 0
-        self.dataset_end = False
-        self.message = ""
 
 
 class AttributionVisualizer:
@@ -104,9 +96,7 @@ class AttributionVisualizer:
         # which the default layer (the embedding) turns into one score per token.
         names = [m.name for m in self.methods]
         default = next((name for name in DEFAULT_METHODS if name in names), names[0])
-        self._config: Dict[str, Any] = {"attribution_method": default,
-                                        "arguments": find_method(default).defaults(),
-                                        "prediction": "all", "classes": [], "num_examples": 4}
+        self.selection = Selection(default, find_method(default).defaults())
         self._widget = None
 
     # -- construction checks ---------------------------------------------------------------------
@@ -318,6 +308,20 @@ class AttributionVisualizer:
                              f"got {len(flags)}.")
         return Settings(spec, parsed, chosen, flags)
 
+    def request_settings(self, chosen: Mapping[str, Any]
+                         ) -> Tuple[Settings, Optional[Settings]]:
+        """The settings of a front-end request (``{"method", "arguments", "baselines",
+        "active", "compare"}``), and those of the method compared side by side (same
+        baselines and modalities, its own arguments), if any."""
+        settings = self.make_settings(chosen.get("method", self.selection.method),
+                                      chosen.get("arguments"), chosen.get("baselines"),
+                                      chosen.get("active"))
+        other = chosen.get("compare") or None
+        compare = None if not other else self.make_settings(
+            other.get("method"), other.get("arguments"), chosen.get("baselines"),
+            chosen.get("active"))
+        return settings, compare
+
     def default_target(self, example: PreparedExample, model_index: int) -> Optional[int]:
         if not self.use_label_for_attr:
             return None
@@ -325,7 +329,8 @@ class AttributionVisualizer:
         return None if top.get("scalar") else top["index"]
 
     def attribute(self, example: PreparedExample, model_index: int, settings: Settings,
-                  target: Any = "default", progress: Optional[Callable[[float], Any]] = None):
+                  target: Any = "default", progress: Optional[Callable[[float], Any]] = None
+                  ) -> Outcome:
         """Run the chosen method for one example and model (see ``AttributionRunner.run``)."""
         if target == "default":
             target = self.default_target(example, model_index)
@@ -393,24 +398,22 @@ class AttributionVisualizer:
         return {"classes": list(self.classes), "methods": [m.name for m in self.methods],
                 "method_arguments": {m.name: {a.name: a.schema() for a in m.arguments}
                                      for m in self.methods},
-                "selected_method": self._config["attribution_method"]}
+                "selected_method": self.selection.method}
 
     def _update_config(self, settings: Dict[str, Any]) -> None:
         """Insights' settings dict: attribution_method, arguments, prediction, classes."""
-        method = settings.get("attribution_method", self._config["attribution_method"])
-        spec = self.method_spec(method)
-        arguments = spec.parse_arguments(settings.get("arguments"))
-        self._config = {"attribution_method": spec.name, "arguments": arguments,
-                        "prediction": settings.get("prediction", "all"),
-                        "classes": list(settings.get("classes", [])),
-                        "num_examples": int(settings.get("num_examples", 4))}
+        spec = self.method_spec(settings.get("attribution_method", self.selection.method))
+        self.selection = Selection(spec.name, spec.parse_arguments(settings.get("arguments")),
+                                   settings.get("prediction", "all"),
+                                   list(settings.get("classes", [])),
+                                   int(settings.get("num_examples", 4)))
 
     def visualize(self) -> List[List[VisualizationOutput]]:
         """Fetch with the current config and attribute synchronously (one list per example,
         one VisualizationOutput per model); stops at the end of the dataset, never loops."""
-        config = self._config
-        fetched = self.fetch(config["num_examples"], config["prediction"], config["classes"])
-        settings = self.make_settings(config["attribution_method"], config["arguments"])
+        chosen = self.selection
+        fetched = self.fetch(chosen.num_examples, chosen.prediction, chosen.classes)
+        settings = self.make_settings(chosen.method, chosen.arguments)
         return [[self._vis_output(example, m, settings) for m in range(len(self.models))]
                 for example in fetched.examples]
 
@@ -429,8 +432,7 @@ class AttributionVisualizer:
 
     def _calculate_attribution_from_cache(self, input_index: int, model_index: int,
                                           target: Optional[Tensor]) -> VisualizationOutput:
-        settings = self.make_settings(self._config["attribution_method"],
-                                      self._config["arguments"])
+        settings = self.make_settings(self.selection.method, self.selection.arguments)
         example = self.example(input_index)
         chosen = None if target is None else int(torch.as_tensor(target).reshape(-1)[0])
         return self._vis_output(example, model_index, settings, chosen)
