@@ -46,7 +46,25 @@ def _redirect() -> int:
     return replaced
 
 
+def _free_port_for_process_groups() -> None:
+    """Captum's data-parallel test pins MASTER_PORT 29500; concurrent runs would collide."""
+    import socket
+
+    import torch.distributed as dist
+
+    original = dist.init_process_group
+
+    def init_on_a_free_port(*args, **kwargs):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            os.environ["MASTER_PORT"] = str(probe.getsockname()[1])
+        return original(*args, **kwargs)
+
+    dist.init_process_group = init_on_a_free_port
+
+
 def pytest_configure(config) -> None:
+    _free_port_for_process_groups()
     if os.environ.get("CAPTUM_SUITE_ORACLE") == "1":
         return
     replaced = _redirect()

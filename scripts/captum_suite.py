@@ -55,7 +55,8 @@ def main(argv: list[str]) -> int:
         report = Path(tmp) / "report.xml"
         cmd = [
             sys.executable, "-m", "pytest", "-p", "captum_redirect", "-q",
-            "-o", "addopts=", "-p", "no:cacheprovider", "--rootdir", str(checkout),
+            "-o", "addopts=", "-p", "no:cacheprovider",
+            "--continue-on-collection-errors", "--rootdir", str(checkout),
             f"--junitxml={report}", *options, *targets,
         ]
         code = subprocess.call(cmd, cwd=checkout, env=env)
