@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..attr._utils.progress import AttributionCancelled
 from .attribution import PreparedExample, Settings
-from .interface import ExampleStore, ListStore, Visualiser, WireExample
+from .interface import ExampleStore, ListStore, Visualiser
 
 Emit = Callable[[Dict[str, Any]], None]
 RESULT_CACHE = 512
@@ -88,12 +88,7 @@ class ComputeSession:
         self._idle.set()
         self._cache: OrderedDict[Tuple[Any, ...], Dict[str, Any]] = OrderedDict()
 
-    @property
-    def examples(self) -> List[WireExample]:
-        """The examples on screen (read from the store)."""
-        return self.store.get()
-
-    # -- requests (called on the kernel thread) -------------------------------------------------
+    # -- requests (called on the kernel thread) ----------------------------------------------------
     def submit(self, kind: str, request_id: Any, payload: Dict[str, Any]) -> Job:
         if kind not in self.jobs:
             raise ValueError(f"unknown request type {kind!r}.")
@@ -127,7 +122,7 @@ class ComputeSession:
             self._queue.put(None)
             self._thread = None
 
-    # -- worker -----------------------------------------------------------------------------------
+    # -- worker ------------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._work, name="insight_widget-compute",
@@ -158,9 +153,6 @@ class ComputeSession:
                     if not self._pending:
                         self._idle.set()
 
-    def _progress(self, job: Job, start: float, span: float, label: str) -> ProgressReporter:
-        return ProgressReporter(self.emit, job, start, span, label)
-
     def _done(self, job: Job, state: str, message: str = "", **extra: Any) -> None:
         self.emit({"type": "done", "id": job.id, "kind": job.kind, "state": state,
                    "message": message or (
@@ -168,48 +160,7 @@ class ComputeSession:
                        "Superseded by a newer request." if state == "superseded" else ""),
                    **extra})
 
-    def _attribute(self, job: Job, example: PreparedExample, model_index: int,
-                   settings: Settings, target: Any, start: float, span: float) -> Dict[str, Any]:
-        key = (example.id, model_index, settings.key(), target)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
-        label = f"{settings.method.name}: example {example.position}, model {model_index}"
-        outcome = self.visualizer.attribute(example, model_index, settings, target,
-                                            progress=self._progress(job, start, span, label))
-        if outcome.wire["error"] is None:
-            self._cache[key] = outcome.wire
-            while len(self._cache) > RESULT_CACHE:
-                self._cache.popitem(last=False)
-        return outcome.wire
-
-    @staticmethod
-    def describe_settings(settings: Settings) -> Dict[str, Any]:
-        return {"method": settings.method.name, "arguments": settings.arguments,
-                "baselines": settings.baselines, "active": settings.active}
-
-    def _encode_example(self, example: PreparedExample) -> Dict[str, Any]:
-        viz = self.visualizer
-        return {"id": example.id, "position": example.position, "label": example.label,
-                "inputs": [f.encode_input(raw) for f, raw in zip(viz.features, example.raw)],
-                "predictions": example.predictions, "models": [], "compare": []}
-
-    def _pair(self, job: Job, example: PreparedExample, model_index: int, settings: Settings,
-              compare: Optional[Settings], target: Any, start: float, span: float
-              ) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
-        """The result of the chosen method and, when comparing, of the second method for the
-        same target."""
-        share = span / 2 if compare else span
-        result = self._attribute(job, example, model_index, settings, target, start, share)
-        if compare is None:
-            return result, None
-        other_target = result["target"] if result["target"] is not None else target
-        second = self._attribute(job, example, model_index, compare,
-                                 other_target if compare.method.target else None,
-                                 start + share, share)
-        return result, second
-
+    # -- jobs (``jobs`` maps each request type to one) ---------------------------------------------
     def _fetch(self, job: Job) -> None:
         payload = job.payload
         settings, compare = self.visualizer.request_settings(payload.get("settings") or {})
@@ -219,7 +170,7 @@ class ComputeSession:
         self.store.set([])
         viz = self.visualizer
         max_batches = int(filters.get("max_batches", 64))
-        scanning = self._progress(job, 0.0, 0.0, "")
+        scanning = ProgressReporter(self.emit, job, 0.0, 0.0, "")
 
         def on_batch(batches: int, scanned: int) -> None:
             # the scan has no known length: report it in the label, at fraction 0
@@ -244,7 +195,7 @@ class ComputeSession:
                                             (k * models + m) * span, span)
                 wire["models"].append(result)
                 wire["compare"].append(second)
-            self.store.set([*self.examples, wire])
+            self.store.set([*self.store.get(), wire])
             self.emit({"type": "example", "id": job.id, "example": wire})
         state = job.stop_reason if job.stopped.is_set() else "complete"
         self._done(job, state, message=found.message if state == "complete" else "",
@@ -253,8 +204,9 @@ class ComputeSession:
     def _recompute(self, job: Job) -> None:
         settings, compare = self.visualizer.request_settings(job.payload.get("settings") or {})
         models = len(self.visualizer.models)
-        total = max(1, len(self.examples) * models)
-        for k, wire in enumerate(list(self.examples)):
+        shown = list(self.store.get())
+        total = max(1, len(shown) * models)
+        for k, wire in enumerate(shown):
             example = self.visualizer.example(wire["id"])
             for m in range(models):
                 if job.stopped.is_set():
@@ -285,7 +237,7 @@ class ComputeSession:
     def _send_result(self, job: Job, example_id: int, model_index: int,
                      result: Dict[str, Any], second: Optional[Dict[str, Any]]) -> None:
         updated = []
-        for wire in self.examples:
+        for wire in self.store.get():
             if wire["id"] == example_id:
                 models = list(wire["models"])
                 compared = list(wire.get("compare") or [])
@@ -300,3 +252,46 @@ class ComputeSession:
         self.store.set(updated)
         self.emit({"type": "result", "id": job.id, "example": example_id, "model": model_index,
                    "result": result, "compare": second})
+
+    # -- steps shared by the jobs ------------------------------------------------------------------
+    def _pair(self, job: Job, example: PreparedExample, model_index: int, settings: Settings,
+              compare: Optional[Settings], target: Any, start: float, span: float
+              ) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
+        """The result of the chosen method and, when comparing, of the second method for the
+        same target."""
+        share = span / 2 if compare else span
+        result = self._cached_attribution(job, example, model_index, settings, target, start, share)
+        if compare is None:
+            return result, None
+        other_target = result["target"] if result["target"] is not None else target
+        second = self._cached_attribution(job, example, model_index, compare,
+                                 other_target if compare.method.target else None,
+                                 start + share, share)
+        return result, second
+
+    def _cached_attribution(self, job: Job, example: PreparedExample, model_index: int,
+                   settings: Settings, target: Any, start: float, span: float) -> Dict[str, Any]:
+        key = (example.id, model_index, settings.key(), target)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        label = f"{settings.method.name}: example {example.position}, model {model_index}"
+        progress = ProgressReporter(self.emit, job, start, span, label)
+        outcome = self.visualizer.attribute(example, model_index, settings, target, progress)
+        if outcome.wire["error"] is None:
+            self._cache[key] = outcome.wire
+            while len(self._cache) > RESULT_CACHE:
+                self._cache.popitem(last=False)
+        return outcome.wire
+
+    def _encode_example(self, example: PreparedExample) -> Dict[str, Any]:
+        viz = self.visualizer
+        return {"id": example.id, "position": example.position, "label": example.label,
+                "inputs": [f.encode_input(raw) for f, raw in zip(viz.features, example.raw)],
+                "predictions": example.predictions, "models": [], "compare": []}
+
+    @staticmethod
+    def describe_settings(settings: Settings) -> Dict[str, Any]:
+        return {"method": settings.method.name, "arguments": settings.arguments,
+                "baselines": settings.baselines, "active": settings.active}
