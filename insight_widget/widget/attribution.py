@@ -284,6 +284,7 @@ class AttributionRunner:
         kwargs: Dict[str, Any] = {}
         layer_name: Optional[str] = None
         layer: Optional[nn.Module] = None
+        roles = {argument.role for argument in spec.arguments}
         for argument in spec.arguments:
             value = arguments[argument.name]
             if argument.role == "init":
@@ -293,10 +294,10 @@ class AttributionRunner:
             elif argument.role == "layer":
                 layer_name, layer = self._layer(model_index, value)
 
-        engine = _engine_class(spec)
+        engine = spec.engine()
         base = spec.wrapped(arguments)
         if base is not None:
-            method = engine(_engine_class(base)(forward))
+            method = engine(base.engine()(forward))
         elif layer is not None:
             method = engine(forward, layer, **init)
         else:
@@ -309,12 +310,12 @@ class AttributionRunner:
         baselines = (base or spec).baselines
         if baselines != "none":
             kwargs["baselines"] = self._baselines(settings, example, active, baselines)
-        if "window" in spec.roles:
+        if "window" in roles:
             kwargs["sliding_window_shapes"], kwargs["strides"] = self._windows(
                 settings, example, active)
-        if "mask" in spec.roles:
+        if "mask" in roles:
             kwargs["feature_mask"] = self._masks(settings, example, active)
-        if "neuron" in spec.roles:
+        if "neuron" in roles:
             kwargs["neuron_selector"] = self._neuron(arguments["neuron"], forward, layer,
                                                      layer_name, inputs, args)
         if spec.delta:
@@ -369,13 +370,6 @@ class AttributionRunner:
             wire["warning"] = (f"{spec.name} gives no attribution for {', '.join(skipped)}: its "
                                "shape does not match the layer's output.")
         return Outcome(wire, attributions=tuple(attributions))
-
-
-def _engine_class(spec: MethodSpec) -> type:
-    cls = spec.resolve()
-    if cls is None:
-        raise ValueError(f"{spec.class_name} is not available in insight_widget.attr.")
-    return cls
 
 
 def encode_layer(value: Tensor, layer_name: Optional[str]) -> Dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..attr._utils.validation import describe
 
@@ -143,14 +143,16 @@ class MethodSpec:
         module = importlib.import_module("insight_widget.attr")
         return getattr(module, self.class_name, None)
 
+    def engine(self) -> type:
+        """The engine class; ``ValueError`` when it is not in this build."""
+        cls = self.resolve()
+        if cls is None:
+            raise ValueError(f"{self.class_name} is not available in insight_widget.attr.")
+        return cls
+
     @property
     def needs_layer(self) -> bool:
         return any(a.role == "layer" for a in self.arguments)
-
-    @property
-    def roles(self) -> FrozenSet[str]:
-        """The roles of this method's arguments (see :class:`Argument`)."""
-        return frozenset(a.role for a in self.arguments)
 
     def wrapped(self, arguments: Dict[str, Any]) -> Optional[MethodSpec]:
         """The method a wrapper (NoiseTunnel: its argument of role "base") runs, else None."""

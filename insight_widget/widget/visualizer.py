@@ -280,18 +280,14 @@ class AttributionVisualizer:
             raise ValueError(f"example {example_id} is no longer cached; fetch again.") from None
 
     # -- settings ---------------------------------------------------------------------------------
-    def method_spec(self, name: str) -> MethodSpec:
-        spec = find_method(name)
-        if spec not in self.methods:
-            raise ValueError(f"{spec.name} does not apply to these models and features; "
-                             f"choose one of {[m.name for m in self.methods]}.")
-        return spec
-
     def make_settings(self, method: str, arguments: Optional[Dict[str, Any]] = None,
                       baselines: Optional[Sequence[Optional[str]]] = None,
                       active: Optional[Sequence[bool]] = None) -> Settings:
         """Validated settings for a run (defaults for anything not given)."""
-        spec = self.method_spec(method)
+        spec = find_method(method)
+        if spec not in self.methods:
+            raise ValueError(f"{spec.name} does not apply to these models and features; "
+                             f"choose one of {[m.name for m in self.methods]}.")
         parsed = spec.parse_arguments(arguments)
         names = list(baselines or [])
         chosen = []
@@ -402,8 +398,9 @@ class AttributionVisualizer:
 
     def _update_config(self, settings: Dict[str, Any]) -> None:
         """Insights' settings dict: attribution_method, arguments, prediction, classes."""
-        spec = self.method_spec(settings.get("attribution_method", self.selection.method))
-        self.selection = Selection(spec.name, spec.parse_arguments(settings.get("arguments")),
+        chosen = self.make_settings(settings.get("attribution_method", self.selection.method),
+                                    settings.get("arguments"))
+        self.selection = Selection(chosen.method.name, chosen.arguments,
                                    settings.get("prediction", "all"),
                                    list(settings.get("classes", [])),
                                    int(settings.get("num_examples", 4)))
