@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..attr._utils.progress import AttributionCancelled, attribution_progress
+from ..attr.core import AttributionCancelled, attribution_progress
 from .features import BaseFeature
 from .registry import MethodSpec
 from .wire import encode_tensor

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Deque, Iterable, Iterator, List, Optional
 
-from ..attr._utils.validation import describe
+from ..attr.core import describe
 from .attribution import PreparedExample
 from .batch import Batch
 

@@ -18,7 +18,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..attr._utils.validation import describe
+from ..attr.core import describe
 
 QUADRATURE_RULES = ["gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
                     "riemann_trapezoid"]

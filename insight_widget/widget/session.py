@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..attr._utils.progress import AttributionCancelled
+from ..attr.core import AttributionCancelled
 from .attribution import PreparedExample, Settings
 from .interface import ExampleStore, ListStore, Visualiser
 

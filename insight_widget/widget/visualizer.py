@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import torch
 from torch import Tensor, nn
 
-from ..attr._utils.validation import describe
+from ..attr.core import describe
 from .attribution import (
     AttributionRunner,
     Outcome,
