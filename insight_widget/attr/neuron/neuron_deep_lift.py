@@ -23,7 +23,7 @@ from ..gradient.deep_lift import (
     check_custom_attribution_func,
     deeplift_attributions,
 )
-from ._common import neuron_layer, prepare_neuron
+from ._common import prepare_neuron, single_layer
 
 DEEPLIFT_EPS = 1e-10
 
@@ -71,7 +71,7 @@ class NeuronDeepLift(NeuronAttribution, GradientAttribution):
     def __init__(self, model: nn.Module, layer: nn.Module, multiply_by_inputs: bool = True
                  ) -> None:
         check_module("model", model, "DeepLift installs hooks on its non-linear modules")
-        super().__init__(model, neuron_layer(layer, type(self).__name__))
+        super().__init__(model, single_layer(layer, type(self).__name__))
         self.model = model
         self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
 

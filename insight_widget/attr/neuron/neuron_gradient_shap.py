@@ -13,7 +13,7 @@ from .._utils.prepare import prepare_call
 from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
 from .._utils.validation import check_bool, check_int
 from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
-from ._common import neuron_layer, prepare_neuron
+from ._common import prepare_neuron, single_layer
 
 
 class NeuronGradientShap(NeuronAttribution, GradientAttribution):
@@ -34,7 +34,7 @@ class NeuronGradientShap(NeuronAttribution, GradientAttribution):
 
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
                  device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True) -> None:
-        super().__init__(forward_func, neuron_layer(layer, "NeuronGradientShap"), device_ids)
+        super().__init__(forward_func, single_layer(layer, "NeuronGradientShap"), device_ids)
         self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
 
     @property
