@@ -28,9 +28,8 @@ import traitlets
 
 from .interface import Visualiser
 from .session import ComputeSession
+from .static import STATIC
 from .wire import split_buffers
-
-STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
 
 MISSING_BUNDLE_ESM = """
 export default {
