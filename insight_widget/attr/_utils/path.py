@@ -45,6 +45,13 @@ def difference(x: Tensor, baseline: PathBaseline) -> Tensor:
     return x - baseline
 
 
+def times_difference(values: Sequence[Tensor], inputs: Sequence[Tensor],
+                     baselines: Sequence[PathBaseline]) -> Tuple[Tensor, ...]:
+    """``v * (x - x')`` per input: the global form of a gradient-like attribution (the "multiply
+    by inputs" step of Integrated Gradients, DeepLift, GradientShap and their kin)."""
+    return tuple(v * difference(x, b) for v, x, b in zip(values, inputs, baselines))
+
+
 def path_points(
     inputs: Sequence[Tensor], baselines: Sequence[PathBaseline], alphas: Sequence[float]
 ) -> Tuple[Tensor, ...]:

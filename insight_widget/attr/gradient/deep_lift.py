@@ -15,6 +15,7 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
+from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.target import Target
 from .._utils.validation import check_bool, check_callable, check_module, check_number, describe
@@ -89,7 +90,7 @@ def deeplift_attributions(
     if custom_attribution_func is None:
         if not multiply_by_inputs:
             return multipliers
-        return tuple(m * (x - b) for m, x, b in zip(multipliers, inputs, baselines))
+        return times_difference(multipliers, inputs, baselines)
     count = _positional_count(custom_attribution_func)
     arguments = (multipliers, inputs, baselines)[: count if count is not None else 3]
     result = custom_attribution_func(*arguments)

@@ -10,6 +10,7 @@ from torch import Tensor
 from .._utils.batching import ChunkPlanner, row_bytes
 from .._utils.forward import input_gradients
 from .._utils.inputs import format_baseline_distribution, restore_format
+from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.progress import report_progress
 from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
@@ -103,7 +104,7 @@ class GradientShap(GradientAttribution):
             with planner.measure(stop - start):
                 grads, _ = input_gradients(self.forward_func, points, target_rows, args_rows)
             if self._multiply_by_inputs:
-                grads = tuple(g * (x - b) for g, x, b in zip(grads, noisy, references))
+                grads = times_difference(grads, noisy, references)
             for buffer, g in zip(per_row, grads):
                 buffer[start:stop] = g
             if return_convergence_delta:

@@ -13,7 +13,7 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.path import difference, integrate_gradients
+from .._utils.path import integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
 from .._utils.validation import check_bool, check_optional_int
@@ -93,8 +93,7 @@ class IntegratedGradients(GradientAttribution):
                                        internal_batch_size)
         attributions = integral.gradient_sums
         if self._multiply_by_inputs:
-            attributions = tuple(g * difference(x, b) for g, x, b in zip(attributions, call.inputs,
-                                                                         baselines_))
+            attributions = times_difference(attributions, call.inputs, baselines_)
         result = restore_format(attributions, call.was_tuple)
         if not return_convergence_delta:
             return result
