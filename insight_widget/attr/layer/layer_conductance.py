@@ -11,7 +11,8 @@ from .._utils.inputs import (
     expand_baselines,
     format_baselines,
 )
-from .._utils.layer_hooks import LayerRecord, check_grad_kwargs, layer_gradients
+from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
+from .._utils.layer_capture import LayerRecord
 from .._utils.path import walk_path
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import step_sizes_and_alphas, validate_rule

@@ -8,7 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from .._utils.inputs import format_baseline_distribution
-from .._utils.layer_hooks import endpoint_activations, layer_gradients
+from .._utils.layer_autograd import layer_gradients
+from .._utils.layer_capture import endpoint_activations
+from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
 from .._utils.validation import check_bool, check_int
@@ -79,8 +81,7 @@ class LayerGradientShap(LayerAttribution, GradientAttribution):
             (at_x,), (at_b,), endpoints = endpoint_activations(
                 self.forward_func, [self.layer], noisy, references, target_rows, args_rows,
                 attribute_to_layer_input, self.device_ids)
-            per_row = tuple(g * (x - b) for g, x, b in zip(grads.tensors, at_x.tensors,
-                                                            at_b.tensors))
+            per_row = times_difference(grads.tensors, at_x.tensors, at_b.tensors)
         else:
             per_row = grads.tensors
         attributions = grads.restore(tuple(sum_over_samples(a, call.num_examples) / n_samples

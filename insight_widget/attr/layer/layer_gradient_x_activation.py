@@ -6,14 +6,8 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from torch import Tensor
 
-from .._utils.layer_hooks import (
-    LayerRecord,
-    LayerSpec,
-    check_grad_kwargs,
-    format_layer_result,
-    layer_gradients,
-    layers_as_list,
-)
+from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
+from .._utils.layer_capture import LayerRecord, LayerSpec, format_layer_result, layers_as_list
 from .._utils.prepare import prepare_call
 from .._utils.validation import check_bool
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors

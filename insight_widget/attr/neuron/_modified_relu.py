@@ -8,7 +8,7 @@ from typing import Any, ClassVar, List, Optional
 from torch import nn
 
 from .._utils.inputs import restore_format
-from .._utils.layer_hooks import neuron_gradients
+from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import SelectorType
 from .._utils.prepare import prepare_call
 from .._utils.relu_overrides import OverrideRule, relu_gradient_override

@@ -13,9 +13,9 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.layer_hooks import check_grad_kwargs, neuron_gradients
+from .._utils.layer_autograd import check_grad_kwargs, neuron_gradients
 from .._utils.neuron_selector import SelectorType
-from .._utils.path import integrate_gradients
+from .._utils.path import integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
 from .._utils.validation import check_bool, check_optional_int
@@ -89,5 +89,5 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
                                        internal_batch_size)
         values = integral.gradient_sums
         if self._multiply_by_inputs:
-            values = tuple(g * (x - b) for g, x, b in zip(values, call.inputs, baselines_))
+            values = times_difference(values, call.inputs, baselines_)
         return restore_format(values, call.was_tuple)

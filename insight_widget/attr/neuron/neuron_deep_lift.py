@@ -13,7 +13,7 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.layer_hooks import neuron_gradients
+from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import NeuronSelector, SelectorType
 from .._utils.prepare import prepare_call
 from .._utils.validation import check_bool, check_module

@@ -9,7 +9,7 @@ from torch import nn
 
 from .._utils.feature_mask import format_feature_mask
 from .._utils.inputs import expand_baselines, format_baselines, restore_format
-from .._utils.layer_hooks import neuron_evaluator
+from .._utils.layer_capture import neuron_evaluator
 from .._utils.neuron_selector import SelectorType
 from .._utils.perturbation import ablation_attributions, plan_evaluation
 from .._utils.prepare import prepare_call

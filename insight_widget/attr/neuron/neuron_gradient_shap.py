@@ -7,8 +7,9 @@ from typing import Any, Callable, List, Optional
 from torch import nn
 
 from .._utils.inputs import format_baseline_distribution, restore_format
-from .._utils.layer_hooks import neuron_gradients
+from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import SelectorType
+from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
 from .._utils.validation import check_bool, check_int
@@ -65,6 +66,6 @@ class NeuronGradientShap(NeuronAttribution, GradientAttribution):
         grads, _ = neuron_gradients(self.forward_func, self.layer, points, args_rows, selector,
                                     attribute_to_neuron_input, self.device_ids)
         if self._multiply_by_inputs:
-            grads = tuple(g * (x - b) for g, x, b in zip(grads, noisy, references))
+            grads = times_difference(grads, noisy, references)
         attributions = tuple(sum_over_samples(g, call.num_examples) / n_samples for g in grads)
         return restore_format(attributions, call.was_tuple)
