@@ -12,8 +12,9 @@ from .features import (
     TextFeature,
     TimeSeriesFeature,
 )
+from .insights import OutputScore, VisualizationOutput
 from .registry import METHODS, Argument, MethodSpec, find_method
-from .visualizer import AttributionVisualizer, OutputScore, VisualizationOutput
+from .visualizer import AttributionVisualizer
 
 __all__ = [
     "METHODS",
