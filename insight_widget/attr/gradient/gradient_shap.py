@@ -15,10 +15,15 @@ from .._utils.prepare import prepare_call
 from .._utils.progress import report_progress
 from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
 from .._utils.validation import check_bool, check_int, check_optional_int
-from ..base import GradientAttribution, TensorOrTupleOfTensors, convergence_delta
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    TensorOrTupleOfTensors,
+    convergence_delta,
+)
 
 
-class GradientShap(GradientAttribution):
+class GradientShap(MultipliesByInputsOption, GradientAttribution):
     r"""SHAP values approximated by expected gradients.
 
     For each example, ``n_samples`` rows are drawn: the input plus Gaussian noise
@@ -46,11 +51,7 @@ class GradientShap(GradientAttribution):
 
     def __init__(self, forward_func: Callable[..., Any], multiply_by_inputs: bool = True) -> None:
         super().__init__(forward_func)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def has_convergence_delta(self) -> bool:
         return True

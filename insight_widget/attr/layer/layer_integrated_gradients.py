@@ -26,11 +26,17 @@ from .._utils.path import integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
 from .._utils.validation import check_bool, check_optional_int
-from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors, convergence_delta
+from ..base import (
+    GradientAttribution,
+    LayerAttribution,
+    MultipliesByInputsOption,
+    TensorOrTupleOfTensors,
+    convergence_delta,
+)
 from ._common import check_flags
 
 
-class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
+class LayerIntegratedGradients(MultipliesByInputsOption, LayerAttribution, GradientAttribution):
     r"""Integrated Gradients of the output w.r.t. a layer's activations, along the straight
     path between the layer's activations at the baselines (y') and at the inputs (y):
 
@@ -63,11 +69,7 @@ class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
                 UserWarning,
                 stacklevel=2,
             )
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def has_convergence_delta(self) -> bool:
         return True

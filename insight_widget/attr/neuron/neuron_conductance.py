@@ -18,12 +18,17 @@ from .._utils.neuron_selector import SelectorType
 from .._utils.path import integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
-from .._utils.validation import check_bool, check_optional_int
-from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
+from .._utils.validation import check_optional_int
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    NeuronAttribution,
+    TensorOrTupleOfTensors,
+)
 from ._common import prepare_neuron, single_layer
 
 
-class NeuronConductance(NeuronAttribution, GradientAttribution):
+class NeuronConductance(MultipliesByInputsOption, NeuronAttribution, GradientAttribution):
     r"""How much of the targeted output flows from each input through one neuron :math:`y_s`:
 
     .. math::
@@ -45,11 +50,7 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
                  device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True) -> None:
         super().__init__(forward_func, single_layer(layer, "NeuronConductance"), device_ids)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def attribute(
         self,

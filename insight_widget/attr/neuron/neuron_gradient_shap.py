@@ -12,12 +12,17 @@ from .._utils.neuron_selector import SelectorType
 from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
-from .._utils.validation import check_bool, check_int
-from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
+from .._utils.validation import check_int
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    NeuronAttribution,
+    TensorOrTupleOfTensors,
+)
 from ._common import prepare_neuron, single_layer
 
 
-class NeuronGradientShap(NeuronAttribution, GradientAttribution):
+class NeuronGradientShap(MultipliesByInputsOption, NeuronAttribution, GradientAttribution):
     r"""GradientShap with the selected neuron :math:`y_s` as the output: ``n_samples`` random
     rows per example (noisy input, reference drawn from ``baselines``, uniform path point c),
 
@@ -36,11 +41,7 @@ class NeuronGradientShap(NeuronAttribution, GradientAttribution):
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
                  device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True) -> None:
         super().__init__(forward_func, single_layer(layer, "NeuronGradientShap"), device_ids)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def attribute(
         self,
