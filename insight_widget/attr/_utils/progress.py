@@ -42,16 +42,6 @@ def attribution_progress(callback: ProgressCallback) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def progress_scope(callback: Optional[ProgressCallback]) -> Iterator[None]:
-    """Like :func:`attribution_progress` but a no-op for ``None``."""
-    if callback is None:
-        yield
-    else:
-        with attribution_progress(callback):
-            yield
-
-
-@contextlib.contextmanager
 def progress_span(start: float, stop: float) -> Iterator[None]:
     """Map fractions reported inside the block into ``[start, stop]`` of the listeners.
 
@@ -65,7 +55,7 @@ def progress_span(start: float, stop: float) -> Iterator[None]:
         return
 
     def scaled(callback: ProgressCallback) -> ProgressCallback:
-        return lambda f: callback(f if f < 0 else start + (stop - start) * f)
+        return lambda f: callback(start + (stop - start) * f)
 
     token = _callbacks.set(tuple(scaled(c) for c in outer))
     try:
@@ -85,14 +75,6 @@ def report_progress(done: float, total: float) -> None:
         if isinstance(callback, ProgressBar):
             callback.counts(min(done, total), total)
         elif callback(fraction) is False:
-            raise AttributionCancelled("attribution cancelled by its progress callback")
-
-
-def check_cancelled() -> None:
-    """Give listeners a chance to cancel without reporting new progress."""
-    callbacks = _callbacks.get()
-    for callback in callbacks:
-        if callback(-1.0) is False:
             raise AttributionCancelled("attribution cancelled by its progress callback")
 
 
@@ -127,8 +109,7 @@ class ProgressBar:
 
     def __call__(self, fraction: float) -> None:
         """Fraction-only reports (through :func:`progress_span`): counted in percent."""
-        if fraction >= 0:
-            self.counts(round(100 * fraction, 6), 100)
+        self.counts(round(100 * fraction, 6), 100)
 
     def close(self) -> None:
         self._bar.close()
