@@ -12,7 +12,9 @@ layout and may move, this list is the contract. Each name is documented where it
   Captum's accepted forms -> one canonical form (tuples, batch-first), and back
   (``restore_format``); ``prepare_call`` does all of it for one ``attribute`` call.
 - forward: ``run_forward`` (the model on formatted inputs, target selected),
-  ``module_of`` (the ``nn.Module`` behind a forward function, if any).
+  ``forward_arguments`` (inputs + additional arguments in call order), ``as_output_tensor``
+  (a model's output as one tensor), ``module_of`` (the ``nn.Module`` behind a forward
+  function, if any).
 - batching: the memory budget and the chunk planner that keeps every batched evaluation
   under it; ``ActivationMeter`` measures a layer's activation size.
 - perturbation: the planner and evaluator of perturbed copies (used by the perturbation
@@ -33,7 +35,7 @@ from ._utils.batching import (
     set_memory_budget,
 )
 from ._utils.feature_mask import format_feature_mask
-from ._utils.forward import module_of, run_forward
+from ._utils.forward import as_output_tensor, module_of, run_forward
 from ._utils.hooks import HookSet, resolve_modules
 from ._utils.inputs import (
     expand_additional_forward_args,
@@ -41,6 +43,7 @@ from ._utils.inputs import (
     format_additional_forward_args,
     format_baselines,
     format_inputs,
+    forward_arguments,
     restore_format,
 )
 from ._utils.perturbation import (
@@ -74,6 +77,7 @@ __all__ = [
     "PreparedCall",
     "RowEvaluator",
     "Target",
+    "as_output_tensor",
     "attribution_progress",
     "check_bool",
     "check_callable",
@@ -91,6 +95,7 @@ __all__ = [
     "format_feature_mask",
     "format_inputs",
     "format_target",
+    "forward_arguments",
     "get_memory_budget",
     "input_evaluator",
     "is_number",

@@ -79,6 +79,22 @@ def test_argument_errors_are_reported_with_the_request_id_and_the_widget_keeps_w
     assert cifar_driver.done(good)["state"] == "complete"
 
 
+def test_an_unknown_request_type_is_answered_with_an_error_naming_it(cifar_driver: Driver):
+    request = cifar_driver.request("explode", wait=False)
+    done = cifar_driver.done(request)
+    assert done["state"] == "error" and "'explode'" in done["message"]
+    assert sorted(cifar_driver.widget.session.jobs) == ["attribute", "fetch", "recompute"]
+
+
+def test_the_examples_on_screen_have_one_copy_on_the_python_side(cifar_driver: Driver):
+    """The session stores into the widget's trait (sent once, by the messages), no mirror."""
+    cifar_driver.request("fetch", filters={"num_examples": 2})
+    session = cifar_driver.widget.session
+    assert session.store.get() is cifar_driver.widget.examples
+    assert not hasattr(session, "examples")
+    assert len(cifar_driver.widget.examples) == 2
+
+
 def test_a_model_that_raises_shows_its_message_next_to_the_example():
     driver = Driver(make_cifar_visualizer(models=[seeded(TinyCifarNet()),
                                                   RaisesUnderGrad()]))

@@ -24,7 +24,8 @@ from torch import Tensor
 
 from .batching import ChunkPlanner, row_bytes
 from .progress import report_progress
-from .quadrature import step_sizes_and_alphas
+from .quadrature import step_sizes_and_alphas, validate_rule
+from .validation import check_optional_int
 
 # gradient_fn(path_rows, n_chunk_steps) -> (gradients per row, targeted outputs per row)
 GradientFn = Callable[[Tuple[Tensor, ...], int], Tuple[Tuple[Tensor, ...], Tensor]]
@@ -36,6 +37,13 @@ def _constant(values: Tuple[float, ...], dtype: torch.dtype, device: torch.devic
     """Quadrature nodes or weights as a tensor, built once per (values, dtype, device)."""
     with torch.inference_mode(False):  # a cached inference tensor could not join autograd later
         return torch.tensor(values, dtype=dtype, device=device)
+
+
+def check_path_arguments(method: str, n_steps: int, internal_batch_size: Optional[int]) -> None:
+    """The arguments every path method takes: a quadrature rule ``method`` with ``n_steps``
+    nodes (see ``quadrature.validate_rule``) and an optional ``internal_batch_size`` >= 1."""
+    validate_rule(method, n_steps)
+    check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
 
 
 def difference(x: Tensor, baseline: PathBaseline) -> Tensor:

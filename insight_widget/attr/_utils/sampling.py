@@ -35,7 +35,7 @@ from .inputs import (
 )
 from .prepare import PreparedCall
 from .target import Target
-from .validation import check_number, describe, is_number
+from .validation import check_int, check_number, describe, is_number
 
 
 @dataclass
@@ -176,6 +176,11 @@ class GradientShapRows:
     def rows(self) -> int:
         return self.num_examples * self.n_samples
 
+    def mean_over_samples(self, per_row: Sequence[Tensor]) -> Tuple[Tensor, ...]:
+        """Per-row values -> each example's mean over its samples, (N, ...): a sum over the
+        samples divided by their count, Captum's order, so long runs round alike."""
+        return tuple(sum_over_samples(t, self.num_examples) / self.n_samples for t in per_row)
+
     def chunk(self, start: int, stop: int) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...],
                                                     Tuple[Tensor, ...], Target,
                                                     Optional[Tuple[Any, ...]]]:
@@ -190,15 +195,16 @@ class GradientShapRows:
                 slice_additional_forward_args(self.args, start, stop, self.rows))
 
 
-def gradient_shap_rows(
-    inputs: Tuple[Tensor, ...],
-    distribution: Tuple[Tensor, ...],
-    n_samples: int,
-    stdevs: Sequence[float],
-    target: Target,
-    args: Optional[Tuple[Any, ...]],
-) -> GradientShapRows:
-    """Draw GradientShap's samples (Captum's order: noise, reference indices, coefficients)."""
+def gradient_shap_rows(call: PreparedCall, inputs_as_given: Any, baselines: Any,
+                       n_samples: Any, stdevs: Any) -> GradientShapRows:
+    """GradientShap's rows for one call (and its layer/neuron kin): ``n_samples`` (>= 1) and
+    ``stdevs`` (one per input) checked, ``baselines`` formatted as a reference distribution,
+    then the samples drawn in Captum's order: noise, reference indices, coefficients."""
+    n_samples = check_int("n_samples", n_samples, minimum=1)
+    stdevs = check_stdevs(stdevs, len(call.inputs))
+    distribution = format_baseline_distribution(baselines, call.inputs, inputs_as_given,
+                                                same_count=False)
+    inputs, target, args = call.inputs, call.target, call.args
     n = inputs[0].shape[0]
     rows = n * n_samples
     noisy = noisy_samples(inputs, stdevs, n_samples)

@@ -9,12 +9,12 @@ from torch import Tensor
 
 from .._utils.batching import ChunkPlanner, row_bytes
 from .._utils.forward import input_gradients
-from .._utils.inputs import format_baseline_distribution, restore_format
+from .._utils.inputs import restore_format
 from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.progress import report_progress
-from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
-from .._utils.validation import check_bool, check_int, check_optional_int
+from .._utils.sampling import gradient_shap_rows
+from .._utils.validation import check_bool, check_optional_int
 from ..base import (
     GradientAttribution,
     MultipliesByInputsOption,
@@ -88,13 +88,8 @@ class GradientShap(MultipliesByInputsOption, GradientAttribution):
         call = prepare_call(inputs, target, additional_forward_args,
                             gradients_of="GradientShap")
         check_bool("return_convergence_delta", return_convergence_delta)
-        n_samples = check_int("n_samples", n_samples, minimum=1)
-        stdevs_ = check_stdevs(stdevs, len(call.inputs))
         check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
-        distribution = format_baseline_distribution(baselines, call.inputs, inputs,
-                                                    same_count=False)
-        rows = gradient_shap_rows(call.inputs, distribution, n_samples, stdevs_, call.target,
-                                  call.args)
+        rows = gradient_shap_rows(call, inputs, baselines, n_samples, stdevs)
         # Per-row attributions are kept and summed per example at the end, in Captum's
         # order (a sum over each example's samples), so long sample runs round alike.
         per_row = [torch.empty_like(x) for x in rows.inputs]
@@ -112,7 +107,7 @@ class GradientShap(MultipliesByInputsOption, GradientAttribution):
                 deltas.append(convergence_delta(self.forward_func, grads, references, noisy,
                                                 target_rows, args_rows))
             report_progress(stop, rows.rows)
-        attributions = tuple(sum_over_samples(a, call.num_examples) / n_samples for a in per_row)
+        attributions = rows.mean_over_samples(per_row)
         result = restore_format(attributions, call.was_tuple)
         if not return_convergence_delta:
             return result

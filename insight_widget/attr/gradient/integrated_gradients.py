@@ -13,10 +13,9 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.path import integrate_gradients, times_difference
+from .._utils.path import check_path_arguments, integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
-from .._utils.quadrature import validate_rule
-from .._utils.validation import check_bool, check_optional_int
+from .._utils.validation import check_bool
 from ..base import (
     GradientAttribution,
     MultipliesByInputsOption,
@@ -80,8 +79,7 @@ class IntegratedGradients(MultipliesByInputsOption, GradientAttribution):
         call = prepare_call(inputs, target, additional_forward_args,
                             gradients_of="IntegratedGradients")
         check_bool("return_convergence_delta", return_convergence_delta)
-        validate_rule(method, n_steps)
-        check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
+        check_path_arguments(method, n_steps, internal_batch_size)
         # Number baselines stay numbers: the path and the final product need no tensor of them.
         baselines_ = tuple(b.to(dtype=x.dtype, device=x.device) if isinstance(b, Tensor) else b
                            for b, x in zip(format_baselines(baselines, call.inputs), call.inputs))

@@ -14,10 +14,8 @@ from .._utils.inputs import (
 )
 from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
 from .._utils.layer_capture import LayerRecord
-from .._utils.path import integrate_gradients
+from .._utils.path import check_path_arguments, integrate_gradients
 from .._utils.prepare import prepare_call
-from .._utils.quadrature import validate_rule
-from .._utils.validation import check_optional_int
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors
 from ._common import check_flags, single_layer
 
@@ -61,8 +59,7 @@ class InternalInfluence(LayerAttribution, GradientAttribution):
         check_flags(attribute_to_layer_input=attribute_to_layer_input)
         call = prepare_call(inputs, target, additional_forward_args,
                             gradients_of="InternalInfluence")
-        validate_rule(method, n_steps)
-        check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
+        check_path_arguments(method, n_steps, internal_batch_size)
         grad_kwargs = check_grad_kwargs(grad_kwargs)
         baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
         shape: List[LayerRecord] = []

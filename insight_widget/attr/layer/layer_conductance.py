@@ -13,10 +13,10 @@ from .._utils.inputs import (
 )
 from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
 from .._utils.layer_capture import LayerRecord
-from .._utils.path import walk_path
+from .._utils.path import check_path_arguments, walk_path
 from .._utils.prepare import prepare_call
-from .._utils.quadrature import step_sizes_and_alphas, validate_rule
-from .._utils.validation import check_bool, check_optional_int
+from .._utils.quadrature import step_sizes_and_alphas
+from .._utils.validation import check_bool
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors, convergence_delta
 from ._common import check_flags, single_layer
 
@@ -84,8 +84,7 @@ class LayerConductance(LayerAttribution, GradientAttribution):
         check_bool("return_convergence_delta", return_convergence_delta)
         call = prepare_call(inputs, target, additional_forward_args,
                             gradients_of="LayerConductance")
-        validate_rule(method, n_steps)
-        check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
+        check_path_arguments(method, n_steps, internal_batch_size)
         grad_kwargs = check_grad_kwargs(grad_kwargs)
         baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
         n = call.num_examples

@@ -7,13 +7,12 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from .._utils.inputs import format_baseline_distribution
 from .._utils.layer_autograd import layer_gradients
 from .._utils.layer_capture import endpoint_activations
 from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
-from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
-from .._utils.validation import check_bool, check_int
+from .._utils.sampling import gradient_shap_rows
+from .._utils.validation import check_bool
 from ..base import (
     GradientAttribution,
     LayerAttribution,
@@ -69,12 +68,7 @@ class LayerGradientShap(MultipliesByInputsOption, LayerAttribution, GradientAttr
         check_bool("return_convergence_delta", return_convergence_delta)
         call = prepare_call(inputs, target, additional_forward_args,
                             gradients_of="LayerGradientShap")
-        n_samples = check_int("n_samples", n_samples, minimum=1)
-        stdevs_ = check_stdevs(stdevs, len(call.inputs))
-        distribution = format_baseline_distribution(baselines, call.inputs, inputs,
-                                                    same_count=False)
-        rows = gradient_shap_rows(call.inputs, distribution, n_samples, stdevs_, call.target,
-                                  call.args)
+        rows = gradient_shap_rows(call, inputs, baselines, n_samples, stdevs)
         noisy, references, points, target_rows, args_rows = rows.chunk(0, rows.rows)
         result = layer_gradients(self.forward_func, [self.layer], points, target_rows,
                                  args_rows, attribute_to_layer_input, self.device_ids)
@@ -86,8 +80,7 @@ class LayerGradientShap(MultipliesByInputsOption, LayerAttribution, GradientAttr
             per_row = times_difference(grads.tensors, at_x.tensors, at_b.tensors)
         else:
             per_row = grads.tensors
-        attributions = grads.restore(tuple(sum_over_samples(a, call.num_examples) / n_samples
-                                           for a in per_row))
+        attributions = grads.restore(rows.mean_over_samples(per_row))
         if not return_convergence_delta:
             return attributions
         if not self._multiply_by_inputs:

@@ -22,10 +22,9 @@ from .._utils.layer_capture import (
     layers_as_list,
     unflatten_like,
 )
-from .._utils.path import integrate_gradients, times_difference
+from .._utils.path import check_path_arguments, integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
-from .._utils.quadrature import validate_rule
-from .._utils.validation import check_bool, check_optional_int
+from .._utils.validation import check_bool
 from ..base import (
     GradientAttribution,
     LayerAttribution,
@@ -103,8 +102,7 @@ class LayerIntegratedGradients(MultipliesByInputsOption, LayerAttribution, Gradi
         check_flags(attribute_to_layer_input=attribute_to_layer_input)
         check_bool("return_convergence_delta", return_convergence_delta)
         call = prepare_call(inputs, target, additional_forward_args)
-        validate_rule(method, n_steps)
-        check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
+        check_path_arguments(method, n_steps, internal_batch_size)
         grad_kwargs = check_grad_kwargs(grad_kwargs)
         layers, was_list = layers_as_list(self.layer)
         baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)

@@ -6,13 +6,12 @@ from typing import Any, Callable, List, Optional
 
 from torch import nn
 
-from .._utils.inputs import format_baseline_distribution, restore_format
+from .._utils.inputs import restore_format
 from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import SelectorType
 from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
-from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
-from .._utils.validation import check_int
+from .._utils.sampling import gradient_shap_rows
 from ..base import (
     GradientAttribution,
     MultipliesByInputsOption,
@@ -57,16 +56,11 @@ class NeuronGradientShap(MultipliesByInputsOption, NeuronAttribution, GradientAt
         selector = prepare_neuron(neuron_selector, attribute_to_neuron_input)
         call = prepare_call(inputs, None, additional_forward_args,
                             gradients_of="NeuronGradientShap")
-        n_samples = check_int("n_samples", n_samples, minimum=1)
-        stdevs_ = check_stdevs(stdevs, len(call.inputs))
-        distribution = format_baseline_distribution(baselines, call.inputs, inputs,
-                                                    same_count=False)
-        rows = gradient_shap_rows(call.inputs, distribution, n_samples, stdevs_, call.target,
-                                  call.args)
+        rows = gradient_shap_rows(call, inputs, baselines, n_samples, stdevs)
         noisy, references, points, _, args_rows = rows.chunk(0, rows.rows)
         grads, _ = neuron_gradients(self.forward_func, self.layer, points, args_rows, selector,
                                     attribute_to_neuron_input, self.device_ids)
         if self._multiply_by_inputs:
             grads = times_difference(grads, noisy, references)
-        attributions = tuple(sum_over_samples(g, call.num_examples) / n_samples for g in grads)
+        attributions = rows.mean_over_samples(grads)
         return restore_format(attributions, call.was_tuple)

@@ -15,10 +15,8 @@ from .._utils.inputs import (
 )
 from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import SelectorType
-from .._utils.path import integrate_gradients, times_difference
+from .._utils.path import check_path_arguments, integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
-from .._utils.quadrature import validate_rule
-from .._utils.validation import check_optional_int
 from ..base import (
     GradientAttribution,
     MultipliesByInputsOption,
@@ -64,8 +62,7 @@ class NeuronIntegratedGradients(MultipliesByInputsOption, NeuronAttribution, Gra
         selector = prepare_neuron(neuron_selector, attribute_to_neuron_input)
         call = prepare_call(inputs, None, additional_forward_args,
                             gradients_of="NeuronIntegratedGradients")
-        validate_rule(method, n_steps)
-        check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
+        check_path_arguments(method, n_steps, internal_batch_size)
         baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
 
         def gradient_fn(points: Tuple[Tensor, ...], steps: int):
