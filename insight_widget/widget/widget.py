@@ -60,12 +60,13 @@ class VisualizerWidget(anywidget.AnyWidget):
     examples = traitlets.List().tag(sync=True)
     settings = traitlets.Dict().tag(sync=True)
     status = traitlets.Dict().tag(sync=True)
-    instance = traitlets.Unicode().tag(sync=True)
+    #: shown in a side panel: inline views of it stand aside while the panel's view exists
+    in_side_panel = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, visualizer: Any, **kwargs: Any) -> None:
         config = visualizer._config
         super().__init__(
-            spec=visualizer.spec(), instance=uuid.uuid4().hex,
+            spec=visualizer.spec(),
             settings={"method": config["attribution_method"], "arguments": {},
                       "filters": {"prediction": config["prediction"],
                                   "classes": config["classes"],

@@ -1,13 +1,83 @@
-// anywidget entry point: ``render`` builds one view and returns its cleanup.
+// anywidget entry point. The default export is a factory: anywidget calls it once per widget
+// model, so ``initialize`` and ``render`` of one widget share its closure. ``initialize`` builds
+// what every view shares (Shared: store, choices, the one msg:custom handler) and returns its
+// cleanup; ``render`` builds one view and returns the view's cleanup.
 
 import "./styles.css";
 import { App } from "./app";
+import { Shared, type Placement } from "./shared";
 import type { WidgetModel } from "./types";
+import { element } from "./views/view";
 
-export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
-  const app = new App(model, el);
-  app.observe(el);
-  return () => app.destroy();
+/** How long an inline view waits for the side panel's view before showing itself (ms). */
+export const SIDE_PANEL_WAIT = 2500;
+
+function placementOf(el: HTMLElement): Placement {
+  return el.closest("#jp-right-stack, #jp-left-stack, .jp-SidePanel, .lm-DockPanel-widget.jp-Sidecar") ? "side" : "inline";
 }
 
-export default { render };
+/**
+ * One view. When Python opened the widget in a side panel, the inline view stands aside while
+ * a side view exists; on hosts without a side area (Notebook 7 with sidecar installed) no side
+ * view appears and the inline view shows the widget, saying why.
+ */
+function view(shared: Shared, el: HTMLElement): () => void {
+  const placement = placementOf(el);
+  const unplace = shared.place(el, placement);
+  let app: App | null = null;
+  const mount = (note = "") => {
+    el.replaceChildren();
+    app = new App(shared, el);
+    if (note) app.root.prepend(element("div", "iw-note iw-fallback", note));
+    app.observe(el);
+  };
+  if (placement === "side" || !shared.sidePanelRequested) {
+    mount();
+    return () => {
+      unplace();
+      app?.destroy();
+    };
+  }
+  const aside = element("div", "iw-note iw-aside", "insight_widget: opening in the side panel…");
+  aside.dataset.testid = "iw-aside";
+  el.append(aside);
+  const update = () => {
+    if (app) return;
+    if (shared.hasSideView) aside.textContent = "insight_widget is shown in the side panel.";
+  };
+  const offPlacement = shared.onPlacement(update);
+  const timer = setTimeout(() => {
+    if (!shared.hasSideView && !app) mount("This front end has no side panel: shown here instead.");
+  }, SIDE_PANEL_WAIT);
+  update();
+  return () => {
+    clearTimeout(timer);
+    offPlacement();
+    unplace();
+    aside.remove();
+    app?.destroy();
+  };
+}
+
+export interface WidgetDefinition {
+  initialize(context: { model: WidgetModel }): () => void;
+  render(context: { model: WidgetModel; el: HTMLElement }): () => void;
+}
+
+export default function widget(): WidgetDefinition {
+  let shared: Shared | null = null;
+  return {
+    initialize({ model }) {
+      shared = new Shared(model);
+      return () => {
+        shared?.destroy();
+        shared = null;
+      };
+    },
+    render({ model, el }) {
+      // a host that skips initialize still gets one Shared per widget
+      shared ??= new Shared(model);
+      return view(shared, el);
+    },
+  };
+}

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { render } from "../src/index";
+import { openWidget } from "./fake";
 import { canvasPixels, FakeModel, float32, imageExample, mount, spec } from "./fake";
 
 let cleanups: (() => void)[] = [];
@@ -10,9 +10,10 @@ afterEach(() => {
 });
 
 function setup(state: Record<string, any> = {}) {
-  const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, instance: `i${Math.random()}`, ...state });
+  const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, ...state });
   const el = mount(model);
-  cleanups.push(render({ model, el }));
+  const widget = openWidget(model);
+  cleanups.push(widget.render(el), widget.close);
   return { model, el };
 }
 
@@ -118,11 +119,12 @@ describe("the app with a fake model", () => {
   });
 
   it("two views of one widget stay in step and each cleans up", () => {
-    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, instance: "shared" });
+    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {} });
     const a = mount(model);
     const b = mount(model);
-    const cleanA = render({ model, el: a });
-    const cleanB = render({ model, el: b });
+    const widget = openWidget(model);
+    const cleanA = widget.render(a);
+    const cleanB = widget.render(b);
     q(a, "iw-fetch").click();
     const request = model.sent.at(-1);
     model.reply({ type: "example", id: request.id, example: imageExample(0), buffer_paths: [] });
@@ -130,6 +132,8 @@ describe("the app with a fake model", () => {
     cleanA();
     expect(a.querySelector('[data-testid="iw-root"]')).toBeNull();
     cleanB();
+    widget.close();
+    expect(model.handlers.get("msg:custom")).toEqual([]); // initialize's handler is gone too
   });
 
   it("shows text and tabular examples, and toggling a modality recomputes", () => {
