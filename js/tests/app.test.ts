@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { SIDE_PANEL_WAIT } from "../src/index";
 import { openWidget } from "./fake";
 import { canvasPixels, FakeModel, float32, imageExample, mount, spec } from "./fake";
 
@@ -248,5 +249,105 @@ describe("streaming", () => {
     const cards = el.querySelectorAll('[data-testid="iw-example"]');
     expect(cards[0]).toBe(first);
     expect(cards[1].querySelector(".iw-meta")!.textContent).toContain("target <b>bird</b>");
+  });
+});
+
+describe("views of one widget", () => {
+  it("keep every control in step: method, arguments, inputs, filters and display", () => {
+    const model = new FakeModel({ spec: spec(), examples: [imageExample(0)], settings: {}, status: {} });
+    const widget = openWidget(model);
+    const [a, b] = [mount(model), mount(model)];
+    cleanups.push(widget.render(a), widget.render(b), widget.close);
+    const method = q(a, "iw-method") as HTMLSelectElement;
+    method.value = "Saliency";
+    method.dispatchEvent(new Event("change"));
+    expect((q(b, "iw-method") as HTMLSelectElement).value).toBe("Saliency");
+    expect(q(b, "iw-arg-abs")).not.toBeNull(); // B's argument form is Saliency's
+    expect(model.sent.filter((m) => m.type === "recompute").length).toBe(1); // asked once
+    const abs = q(b, "iw-arg-abs") as HTMLInputElement;
+    abs.checked = false;
+    abs.dispatchEvent(new Event("change"));
+    expect((q(a, "iw-arg-abs") as HTMLInputElement).checked).toBe(false);
+    const count = q(a, "iw-num-examples") as HTMLInputElement;
+    count.value = "9";
+    count.dispatchEvent(new Event("change"));
+    expect((q(b, "iw-num-examples") as HTMLInputElement).value).toBe("9");
+    const baseline = q(b, "iw-baseline-0") as HTMLSelectElement;
+    baseline.value = "blur";
+    baseline.dispatchEvent(new Event("change"));
+    expect((q(a, "iw-baseline-0") as HTMLSelectElement).value).toBe("blur");
+    const sign = q(a, "iw-sign") as HTMLSelectElement;
+    sign.value = "positive";
+    sign.dispatchEvent(new Event("change"));
+    expect((q(b, "iw-sign") as HTMLSelectElement).value).toBe("positive");
+    // a fetch from B carries everything chosen in either view
+    q(b, "iw-fetch").click();
+    expect(model.sent.at(-1)).toMatchObject({ type: "fetch", settings: { method: "Saliency", arguments: { abs: false }, baselines: ["blur"] }, filters: { num_examples: 9 } });
+  });
+
+  it("registers one message handler per widget however many views it has", () => {
+    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {} });
+    const widget = openWidget(model);
+    cleanups.push(widget.render(mount(model)), widget.render(mount(model)), widget.render(mount(model)), widget.close);
+    expect(model.handlers.get("msg:custom")!.length).toBe(1);
+  });
+});
+
+describe("side panel", () => {
+  it("an inline view stands aside while the side panel shows the widget", () => {
+    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, in_side_panel: true });
+    const widget = openWidget(model);
+    const panel = document.createElement("div");
+    panel.id = "jp-right-stack";
+    document.body.append(panel);
+    const side = document.createElement("div");
+    panel.append(side);
+    const inline = mount(model);
+    cleanups.push(widget.render(side), widget.render(inline), widget.close);
+    expect(side.querySelector('[data-testid="iw-root"]')).not.toBeNull();
+    expect(inline.querySelector('[data-testid="iw-root"]')).toBeNull();
+    expect(q(inline, "iw-aside").textContent).toContain("side panel");
+  });
+
+  it("a host without a side area gets the widget inline, saying why", async () => {
+    vi.useFakeTimers();
+    try {
+      const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, in_side_panel: true });
+      const widget = openWidget(model);
+      const inline = mount(model);
+      cleanups.push(widget.render(inline), widget.close);
+      expect(inline.querySelector('[data-testid="iw-root"]')).toBeNull();
+      vi.advanceTimersByTime(SIDE_PANEL_WAIT + 10);
+      expect(inline.querySelector('[data-testid="iw-root"]')).not.toBeNull();
+      expect(inline.querySelector(".iw-fallback")!.textContent).toContain("no side panel");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("compact layout", () => {
+  it("collapses the control sections in a 250 px panel and under a height cap", async () => {
+    const { el } = setup();
+    el.style.width = "250px";
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const root = q(el, "iw-root");
+    expect(root.classList.contains("iw-compact")).toBe(true);
+    expect(Array.from(el.querySelectorAll<HTMLDetailsElement>(".iw-section")).every((s) => !s.open)).toBe(true);
+    // the examples start near the top
+    expect(q(el, "iw-fetch").getBoundingClientRect().top - root.getBoundingClientRect().top).toBeLessThan(150);
+    const capped = document.createElement("div");
+    capped.style.maxHeight = "610px";
+    capped.style.overflow = "auto";
+    document.body.append(capped);
+    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {} });
+    const inner = document.createElement("div");
+    inner.style.width = "900px";
+    capped.append(inner);
+    const widget = openWidget(model);
+    cleanups.push(widget.render(inner), widget.close);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(q(inner, "iw-root").classList.contains("iw-compact")).toBe(true);
+    expect(q(inner, "iw-root").classList.contains("iw-narrow")).toBe(false);
   });
 });

@@ -77,6 +77,8 @@ def jupyter_lab(tmp_path_factory) -> Iterator[JupyterLab]:
          "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
          "--IdentityProvider.token=", "--ServerApp.password=",
          "--ServerApp.disable_check_xsrf=True", "--LabApp.expose_app_in_browser=True",
+         # the same server serves Notebook 7 (/notebooks/...) when `notebook` is installed
+         "--JupyterNotebookApp.expose_app_in_browser=True",
          "--allow-root", f"--ServerApp.root_dir={root}"],
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -122,9 +124,12 @@ class Page:
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
 
-    def open_and_run(self, lab: JupyterLab, notebook: str) -> None:
+    def open_and_run(self, lab: JupyterLab, notebook: str, app: str = "lab") -> None:
+        """Open ``notebook`` in JupyterLab (``app="lab"``) or Notebook 7 (``"notebook"``) and
+        run all its cells."""
         page = self.page
-        page.goto(f"{lab.url}/lab/tree/{notebook}?reset")
+        page.goto(f"{lab.url}/lab/tree/{notebook}?reset" if app == "lab"
+                  else f"{lab.url}/notebooks/{notebook}")
         page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
                                " && window.jupyterapp.shell.currentWidget.sessionContext",
                                timeout=60_000)
