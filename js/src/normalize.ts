@@ -21,29 +21,28 @@ export function robustScale(values: ArrayLike<number>, sign: DisplayOptions["sig
 
 /** The same threshold over several maps pooled together (``attribution_scale(*attrs)``). */
 export function pooledScale(maps: ArrayLike<number>[], sign: DisplayOptions["sign"]): number {
-  const keep = (v: number) => (sign === "positive" ? v > 0 : sign === "negative" ? v < 0 : v !== 0);
+  let size = 0;
+  for (const values of maps) size += values.length;
+  // the maps hold float32 values, so float32 magnitudes are exact (and sort fastest)
+  const all = new Float32Array(size);
   let count = 0;
-  for (const values of maps) for (let i = 0; i < values.length; i++) if (keep(values[i])) count++;
-  if (!count) return 0;
-  // float64: the running sum must not lose the small values next to a large total
-  const magnitudes = new Float64Array(count);
-  let k = 0;
   for (const values of maps) {
     for (let i = 0; i < values.length; i++) {
       const v = values[i];
-      if (keep(v)) magnitudes[k++] = Math.abs(v);
+      if (sign === "positive" ? v > 0 : sign === "negative" ? v < 0 : v !== 0) all[count++] = v < 0 ? -v : v;
     }
   }
-  magnitudes.sort();
-  let total = 0; // summed in ascending order, as the cumulative sum below (and numpy's) is
-  for (const m of magnitudes) total += m;
+  if (!count) return 0;
+  const magnitudes = all.subarray(0, count).sort();
+  let total = 0; // float64, summed in ascending order like the cumulative sum below
+  for (let i = 0; i < count; i++) total += magnitudes[i];
   const wanted = total * 0.01 * (100 - OUTLIER_PERCENT);
   let sum = 0;
-  for (const m of magnitudes) {
-    sum += m;
-    if (sum >= wanted) return m;
+  for (let i = 0; i < count; i++) {
+    sum += magnitudes[i];
+    if (sum >= wanted) return magnitudes[i];
   }
-  return magnitudes[magnitudes.length - 1];
+  return magnitudes[count - 1];
 }
 
 /** Per-map scales: own scale ("example"), one scale pooled over the group ("shared", as the
