@@ -4,17 +4,13 @@ fetches and draws."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import REPO, _free_port
+from .conftest import REPO, _free_port, server_process
 from .notebook_cells import SETUP
 
 pytestmark = pytest.mark.e2e
@@ -46,33 +42,12 @@ def marimo_app(tmp_path):
     path = tmp_path / "app.py"
     path.write_text(APP.format(setup=textwrap.indent(SETUP.strip(), "    ")), encoding="utf-8")
     port = _free_port()
-    log = open(tmp_path / "marimo.log", "w")  # noqa: SIM115 - closed in teardown
-    process = subprocess.Popen(
-        [sys.executable, "-m", "marimo", "run", str(path), "--headless", "--no-token",
-         "--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=2).read()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("marimo did not start:\n"
-                                       + (tmp_path / "marimo.log").read_text()) from None
-                time.sleep(0.3)
+    with server_process(
+            [sys.executable, "-m", "marimo", "run", str(path), "--headless", "--no-token",
+             "--host", "127.0.0.1", "--port", str(port)],
+            {**os.environ, "PYTHONPATH": str(REPO)}, url, tmp_path / "marimo.log"):
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-        log.close()
 
 
 def test_marimo_renders_from_a_cold_start_and_fetches(marimo_app, lab_page):
