@@ -5,6 +5,7 @@ Traits (survive re-render, extra views, saved widget state, HTML export):
     examples  the examples on screen, tensors as bytes (see ``wire.py``)
     settings  the last settings used, so a new view opens with the same choices
     status    the last finished request (state, message, dataset end)
+    in_side_panel  shown in a side panel (``display.show``): inline views stand aside
 
 Custom messages from the front end: ``{"type": "fetch"|"recompute"|"attribute"|"cancel"|
 "export", "id": ...}``. Replies carry the request id: "fetch_started", "progress", "example",

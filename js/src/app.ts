@@ -31,10 +31,17 @@ const WIDE = 1100;
 /** A host that caps its output below this height (px; marimo caps at 610) gets the compact layout. */
 const SHORT = 800;
 
+/** ``node``'s parent, crossing out of a shadow root (marimo renders widgets in one). */
+function parentOf(node: Element): Element | null {
+  if (node.parentElement) return node.parentElement;
+  const root = node.getRootNode();
+  return root instanceof ShadowRoot ? root.host : null;
+}
+
 /** The smallest max-height an ancestor imposes on ``el`` (Infinity when none does). */
 function heightCap(el: HTMLElement): number {
   let cap = Infinity;
-  for (let node = el.parentElement, depth = 0; node && depth < 12; node = node.parentElement, depth++) {
+  for (let node = parentOf(el), depth = 0; node && depth < 16; node = parentOf(node), depth++) {
     const value = Number.parseFloat(getComputedStyle(node).maxHeight);
     if (Number.isFinite(value) && value > 0) cap = Math.min(cap, value);
   }

@@ -336,14 +336,17 @@ describe("compact layout", () => {
     expect(Array.from(el.querySelectorAll<HTMLDetailsElement>(".iw-section")).every((s) => !s.open)).toBe(true);
     // the examples start near the top
     expect(q(el, "iw-fetch").getBoundingClientRect().top - root.getBoundingClientRect().top).toBeLessThan(150);
+    // marimo: a 610 px output cap outside the shadow root the widget is drawn in
     const capped = document.createElement("div");
     capped.style.maxHeight = "610px";
     capped.style.overflow = "auto";
     document.body.append(capped);
+    const host = document.createElement("div");
+    capped.append(host);
     const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {} });
     const inner = document.createElement("div");
     inner.style.width = "900px";
-    capped.append(inner);
+    host.attachShadow({ mode: "open" }).append(inner);
     const widget = openWidget(model);
     cleanups.push(widget.render(inner), widget.close);
     await new Promise((resolve) => setTimeout(resolve, 80));

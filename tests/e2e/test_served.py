@@ -92,6 +92,15 @@ def test_served_page_fetches_and_another_origin_can_neither_compute_nor_read(bro
             ".textContent.includes('target ' + name)", arg=name, timeout=30_000)
         assert errors == []
 
+        # "Save HTML": the same page with the static transport re-colours offline
+        exported = context.new_page()
+        exported.set_content(visualizer.widget().to_html())
+        exported.locator('[data-testid="iw-example"] [data-testid="iw-attribution"]').nth(
+            3).wait_for(timeout=30_000)
+        assert "Static export" in exported.locator('[data-testid="iw-status"]').inner_text()
+        assert exported.locator('[data-testid="iw-fetch"]').is_disabled()
+        exported.close()
+
         # without the token (a fresh browser profile): the page is refused
         stranger = browser.new_context().new_page()
         response = stranger.goto(f"http://127.0.0.1:{port}/")
