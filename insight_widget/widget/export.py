@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import html
 import json
-import pathlib
 from typing import Any
+
+from .static import STATIC
+from .wire import replace_bytes
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -30,13 +32,8 @@ TRANSPORTS = ("static", "http")
 
 
 def _base64_bytes(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, dict):
-        return {k: _base64_bytes(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_base64_bytes(v) for v in value]
-    return value
+    return replace_bytes(value, lambda data, _path: {
+        "$bytes": base64.b64encode(data).decode("ascii")})
 
 
 def state_json(widget: Any) -> str:
@@ -59,12 +56,11 @@ def widget_html(widget: Any, title: str = "insight_widget", transport: str = "st
     long-polls for replies numbered above ``after``."""
     if transport not in TRANSPORTS:
         raise ValueError(f"`transport` must be one of {TRANSPORTS}; got {transport!r}.")
-    static = pathlib.Path(__file__).resolve().parent.parent / "static"
-    script_path = static / "page.js"
+    script_path = STATIC / "page.js"
     if not script_path.exists():
         raise FileNotFoundError("insight_widget/static/page.js is missing: build the front "
                                 "end (`npm ci && npm run build`) before exporting.")
-    css_path = static / "widget.css"
+    css_path = STATIC / "widget.css"
     page = json.dumps({"transport": transport, "after": int(after)})
     return PAGE.format(
         title=html.escape(title),
