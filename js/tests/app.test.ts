@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { SIDE_PANEL_WAIT } from "../src/index";
+import * as entry from "../src/index";
+import { SIDE_PANEL_WAIT } from "../src/placement";
 import { openWidget } from "./fake";
 import { canvasPixels, FakeModel, float32, imageExample, mount, spec } from "./fake";
 
@@ -352,5 +353,14 @@ describe("compact layout", () => {
     await new Promise((resolve) => setTimeout(resolve, 80));
     expect(q(inner, "iw-root").classList.contains("iw-compact")).toBe(true);
     expect(q(inner, "iw-root").classList.contains("iw-narrow")).toBe(false);
+  });
+});
+
+describe("the anywidget module", () => {
+  it("exports only its default (a named render draws anywidget's deprecation warning)", () => {
+    expect(Object.keys(entry)).toEqual(["default"]);
+    const definition = entry.default();
+    expect(typeof definition.initialize).toBe("function");
+    expect(typeof definition.render).toBe("function");
   });
 });
