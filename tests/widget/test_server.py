@@ -194,3 +194,50 @@ def test_long_polls_end_after_their_timeout_and_extra_pollers_are_turned_away(se
         thread.join(30)
     assert statuses.count(503) >= 6 and statuses.count(200) <= server_module.MAX_POLLERS
     assert visualizer.widget().session.wait(30)
+
+
+def test_a_newer_request_over_http_supersedes_the_pending_one(capsys):
+    from .small_models import SlowUnderGrad
+
+    visualizer = make_cifar_visualizer(models=SlowUnderGrad(0.05))
+    port = visualizer.serve()
+    server = visualizer._server
+    auth = {"Authorization": f"token {server.token}"}
+    try:
+        slow = {"type": "fetch", "id": "slow", "filters": {"num_examples": 4},
+                "settings": {"method": "Integrated Gradients",
+                             "arguments": {"n_steps": 200, "internal_batch_size": 2}}}
+        assert call(port, "POST", "/send", json.dumps(slow).encode(), auth)[0] == 200
+        time.sleep(0.2)
+        fast = {"type": "fetch", "id": "fast", "filters": {"num_examples": 1},
+                "settings": {"method": "Saliency"}}
+        assert call(port, "POST", "/send", json.dumps(fast).encode(), auth)[0] == 200
+        assert visualizer.widget().session.wait(30)
+        done = {m["content"]["id"]: m["content"]["state"]
+                for m in server.channel.after(0, timeout=0) if m["content"]["type"] == "done"}
+        assert done == {"slow": "superseded", "fast": "complete"}
+    finally:
+        server.stop()
+
+
+def test_many_idle_connections_are_capped_and_the_server_recovers(served):
+    _, _, port, auth = served
+    before = threading.active_count()
+    sockets = [socket.create_connection(("127.0.0.1", port), timeout=5)
+               for _ in range(server_module.MAX_THREADS + 40)]
+    try:
+        time.sleep(0.5)
+        # one handler thread per admitted connection, never more than MAX_THREADS
+        assert threading.active_count() - before <= server_module.MAX_THREADS
+    finally:
+        for sock in sockets:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # the closed connections free their slots
+        try:
+            if call(port, "GET", "/poll?after=0", headers=auth)[0] == 200:
+                break
+        except (OSError, http.client.HTTPException):
+            pass
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
