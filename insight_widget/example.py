@@ -83,7 +83,11 @@ def write_notebook(directory: Path, demos: Sequence[str]) -> Path:
 def voila_command(notebook: Path, port: int, ip: str) -> List[str]:
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", "--no-browser",
             f"--Voila.ip={ip}", "--Voila.port_retries=0", "--theme=light",
-            "--VoilaConfiguration.show_tracebacks=True"]
+            "--VoilaConfiguration.show_tracebacks=True",
+            # Notebook 7's JupyterLab extension (installed with `notebook`) fails to load in
+            # Voila's page ("The getter for the shared module is not a function") and has
+            # nothing to offer a dashboard
+            "--VoilaConfiguration.extension_denylist=@jupyter-notebook/lab-extension"]
 
 
 def wait_until_serving(host: str, port: int, process: subprocess.Popen,

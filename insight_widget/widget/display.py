@@ -1,4 +1,5 @@
-"""Showing the widget: inline, or in JupyterLab's right-hand side panel through ``sidecar``."""
+"""Showing the widget: inline, or in JupyterLab's right-hand side panel through ``sidecar``
+(with a visible inline fallback on hosts that have no side area)."""
 
 from __future__ import annotations
 
@@ -25,17 +26,23 @@ def side_panel_supported() -> bool:
     return "JPY_SESSION_NAME" in env
 
 
-def show(widget: Any, side_panel: bool = False, title: str = "insight_widget") -> Any:
-    """Display ``widget`` (in the side panel when asked and supported) and return it."""
+def show(widget: Any, side_panel: bool = False, title: str = "insight_widget") -> None:
+    """Display ``widget`` once: inline, or in the side panel when asked and supported.
+
+    With the side panel, the widget is also displayed inline, where its view stands aside
+    (one line) while the panel's view exists. Hosts that run a Jupyter server but have no side
+    area (Notebook 7 with sidecar installed) never create the panel's view; there the inline
+    view shows the widget after a short wait, and says why (see ``js/src/index.ts``)."""
     from IPython.display import display
 
     if side_panel and side_panel_supported():
         from sidecar import Sidecar
 
+        widget.in_side_panel = True
         panel = Sidecar(title=title, anchor="right")
         with panel:
             display(widget)
         widget.side_panel = panel
     else:
-        display(widget)
-    return widget
+        widget.in_side_panel = False
+    display(widget)

@@ -1,9 +1,9 @@
 """A self-contained HTML page of the visualiser's current state (no kernel, no CDN).
 
-The page inlines the front-end bundle and its CSS, and the traits as JSON whose bytes are
-base64 strings (``{"$bytes": ...}``), turned back into ``DataView`` before the bundle's
-``render`` runs against a small in-page model. Re-colouring (sign, colour map, overlay,
-normalisation) works offline; controls that need the kernel say so.
+The page inlines the page bundle (``static/page.js``, from ``js/src/page.ts``: the widget plus
+an in-page model) and its CSS, and the traits as JSON whose bytes are base64 strings
+(``{"$bytes": ...}``), turned back into ``DataView`` before the widget renders. Re-colouring
+(sign, colour map, overlay, normalisation) works offline; controls that need the kernel say so.
 """
 
 from __future__ import annotations
@@ -21,51 +21,14 @@ PAGE = """<!doctype html>
 <style>{css}</style></head>
 <body><div id="insight-widget-root"></div>
 <script id="insight-widget-state" type="application/json">{state}</script>
-<script type="module">
-const bundle = atob("{bundle}");
-const url = URL.createObjectURL(new Blob([bundle], {{ type: "text/javascript" }}));
-const raw = JSON.parse(document.getElementById("insight-widget-state").textContent);
-const revive = (value) => {{
-  if (Array.isArray(value)) return value.map(revive);
-  if (value && typeof value === "object") {{
-    if (typeof value.$bytes === "string") {{
-      const text = atob(value.$bytes);
-      const bytes = new Uint8Array(text.length);
-      for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-      return new DataView(bytes.buffer);
-    }}
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, revive(v)]));
-  }}
-  return value;
-}};
-const state = revive(raw);
-const listeners = new Map();
-{transport}
-const model = {{
-  get: (key) => state[key],
-  set: (key, value) => {{
-    state[key] = value;
-    (listeners.get("change:" + key) || []).forEach((f) => f());
-  }},
-  on: (name, f) => {{ listeners.set(name, [...(listeners.get(name) || []), f]); }},
-  off: (name, f) => {{
-    if (name) listeners.set(name, (listeners.get(name) || []).filter((g) => f && g !== f));
-  }},
-  save_changes: () => {{}},
-  send: (content) => transport.send(content),
-  static: transport.static,
-}};
-const module = await import(url);
-module.default.render({{ model, el: document.getElementById("insight-widget-root") }});
-const receive = (content) => {{
-  (listeners.get("msg:custom") || []).forEach((f) => f(revive(content), []));
-}};
-transport.start(receive);
-</script></body></html>
+<script id="insight-widget-page" type="application/json">{page}</script>
+<script type="module" src="data:text/javascript;base64,{script}"></script>
+</body></html>
 """
-
-
-STATIC_TRANSPORT = "const transport = { static: true, send: () => {}, start: () => {} };"
+# The page's script is js/src/page.ts (built into static/page.js): it revives the state, builds
+# an in-page model and talks to the kernel through the transport that "insight-widget-page"
+# names ("static": none, the offline export; "http": serve()'s /send and /poll).
+TRANSPORTS = ("static", "http")
 
 
 def _base64_bytes(value: Any) -> Any:
@@ -75,8 +38,7 @@ def _base64_bytes(value: Any) -> Any:
 
 def state_json(widget: Any) -> str:
     """The widget's traits as JSON, bytes as ``{"$bytes": base64}``, safe inside <script>."""
-    state = {key: getattr(widget, key) for key in ("spec", "examples", "settings", "status",
-                                                   "instance")}
+    state = {key: getattr(widget, key) for key in ("spec", "examples", "settings", "status")}
     text = json.dumps(_base64_bytes(state), separators=(",", ":"))
     return text.replace("</", "<\\/")  # "</" would end the <script> element early
 
@@ -86,19 +48,22 @@ def message_json(message: Any) -> Any:
     return {**_base64_bytes(message), "buffer_paths": []}
 
 
-def widget_html(widget: Any, title: str = "insight_widget",
-                transport: str = STATIC_TRANSPORT) -> str:
+def widget_html(widget: Any, title: str = "insight_widget", transport: str = "static",
+                after: int = 0) -> str:
     """The page for ``widget`` (a :class:`~insight_widget.widget.widget.VisualizerWidget`).
 
-    ``transport`` is a script defining ``transport = {static, send(content), start(receive)}``:
-    the default is the offline export; ``server.py`` passes one that talks HTTP."""
-    bundle_path = STATIC / "widget.js"
-    if not bundle_path.exists():
-        raise FileNotFoundError("insight_widget/static/widget.js is missing: build the front "
+    ``transport``: "static" for the offline export; "http" for ``server.py``, whose page
+    long-polls for replies numbered above ``after``."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f"`transport` must be one of {TRANSPORTS}; got {transport!r}.")
+    script_path = STATIC / "page.js"
+    if not script_path.exists():
+        raise FileNotFoundError("insight_widget/static/page.js is missing: build the front "
                                 "end (`npm ci && npm run build`) before exporting.")
     css_path = STATIC / "widget.css"
+    page = json.dumps({"transport": transport, "after": int(after)})
     return PAGE.format(
         title=html.escape(title),
         css=css_path.read_text(encoding="utf-8") if css_path.exists() else "",
-        state=state_json(widget), transport=transport,
-        bundle=base64.b64encode(bundle_path.read_bytes()).decode("ascii"))
+        state=state_json(widget), page=page,
+        script=base64.b64encode(script_path.read_bytes()).decode("ascii"))

@@ -1,5 +1,5 @@
 """Where the built front end lives: ``insight_widget/static`` (``widget.js``, ``widget.css``,
-written by ``npm run build`` from ``js/``)."""
+``page.js``, written by ``npm run build`` from ``js/``)."""
 
 from __future__ import annotations
 

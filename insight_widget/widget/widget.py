@@ -5,6 +5,7 @@ Traits (survive re-render, extra views, saved widget state, HTML export):
     examples  the examples on screen, tensors as bytes (see ``wire.py``)
     settings  the last settings used, so a new view opens with the same choices
     status    the last finished request (state, message, dataset end)
+    in_side_panel  shown in a side panel (``display.show``): inline views stand aside
 
 Custom messages from the front end: ``{"type": "fetch"|"recompute"|"attribute"|"cancel"|
 "export", "id": ...}``. Replies carry the request id: "fetch_started", "progress", "example",
@@ -81,10 +82,11 @@ class VisualizerWidget(anywidget.AnyWidget):
     examples = traitlets.List().tag(sync=True)
     settings = traitlets.Dict().tag(sync=True)
     status = traitlets.Dict().tag(sync=True)
-    instance = traitlets.Unicode().tag(sync=True)
+    #: shown in a side panel: inline views of it stand aside while the panel's view exists
+    in_side_panel = traitlets.Bool(False).tag(sync=True)
 
     def __init__(self, visualizer: Visualiser, **kwargs: Any) -> None:
-        super().__init__(spec=visualizer.spec(), instance=uuid.uuid4().hex,
+        super().__init__(spec=visualizer.spec(),
                          settings=visualizer.selection.widget_settings(), **kwargs)
         self.visualizer = visualizer
         self.side_panel = None

@@ -2,7 +2,7 @@
 // convergence delta, errors, and an attribution view per shown feature.
 
 import { button, select } from "./controls";
-import type { DisplayOptions, Example, ModelResult, Spec } from "./types";
+import type { DisplayOptions, Example, ModelResult, Spec, WireTensor } from "./types";
 import { imageView, type Picture } from "./views/image";
 import { legend } from "./views/legend";
 import { neuronView } from "./views/neurons";
@@ -41,13 +41,13 @@ function withLegend(view: AttributionView, group: string): PlacedView {
   };
 }
 
-function picture(input: { original: any }): Picture {
+function picture(input: { original: WireTensor }): Picture {
   const decoded = decodeCached(input.original);
   const [height, width, channels] = decoded.shape;
   return { width, height, channels, pixels: decoded.values as Uint8Array };
 }
 
-function floats(wire: any): Float32Array | null {
+function floats(wire: WireTensor | null | undefined): Float32Array | null {
   return wire ? (decodeCached(wire).values as Float32Array) : null;
 }
 

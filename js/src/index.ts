@@ -1,13 +1,32 @@
-// anywidget entry point: ``render`` builds one view and returns its cleanup.
+// anywidget entry point. The default export is a factory: anywidget calls it once per widget
+// model, so ``initialize`` and ``render`` of one widget share its closure. ``initialize`` builds
+// what every view shares (Shared: store, choices, the one msg:custom handler) and returns its
+// cleanup; ``render`` builds one view and returns the view's cleanup.
 
 import "./styles.css";
-import { App } from "./app";
+import { view } from "./placement";
+import { Shared } from "./shared";
 import type { WidgetModel } from "./types";
 
-export function render({ model, el }: { model: WidgetModel; el: HTMLElement }): () => void {
-  const app = new App(model, el);
-  app.observe(el);
-  return () => app.destroy();
+interface WidgetDefinition {
+  initialize(context: { model: WidgetModel }): () => void;
+  render(context: { model: WidgetModel; el: HTMLElement }): () => void;
 }
 
-export default { render };
+export default function widget(): WidgetDefinition {
+  let shared: Shared | null = null;
+  return {
+    initialize({ model }) {
+      shared = new Shared(model);
+      return () => {
+        shared?.destroy();
+        shared = null;
+      };
+    },
+    render({ model, el }) {
+      // a host that skips initialize still gets one Shared per widget
+      shared ??= new Shared(model);
+      return view(shared, el);
+    },
+  };
+}

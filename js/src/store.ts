@@ -1,22 +1,22 @@
-// Shared front-end state of one widget instance: the examples on screen and the requests in
-// flight. Every view of the widget applies the kernel's replies here; applying a reply twice
-// (two views both receive it) changes nothing, so views stay in step.
+// Shared front-end state of one widget: the examples on screen and the requests in flight.
+// The widget's single custom-message handler (see shared.ts) applies the kernel's replies here
+// once, and every view of the widget redraws from it, so views stay in step.
 
-import type { Example, ModelResult, Status, WidgetModel } from "./types";
-import { restoreBuffers } from "./wire";
+import type { Example, KernelMessage, ModelResult, RequestId, Status } from "./types";
 
 export interface Progress {
-  id: unknown;
+  id: RequestId;
   fraction: number;
   label: string;
 }
 
-type Listener = (what: "examples" | "progress" | "status") => void;
+export type StoreChange = "examples" | "progress" | "status";
+type Listener = (what: StoreChange) => void;
 
 export class Store {
   examples: Example[];
-  currentFetch: unknown = null;
-  running = new Set<unknown>();
+  currentFetch: RequestId | null = null;
+  running = new Set<RequestId>();
   progress: Progress | null = null;
   status: Status;
   private listeners = new Set<Listener>();
@@ -31,11 +31,11 @@ export class Store {
     return () => this.listeners.delete(listener);
   }
 
-  private emit(what: "examples" | "progress" | "status"): void {
+  private emit(what: StoreChange): void {
     this.listeners.forEach((listener) => listener(what));
   }
 
-  started(id: unknown, kind: string): void {
+  started(id: RequestId, kind: string): void {
     this.running.add(id);
     if (kind === "fetch") this.currentFetch = id;
     this.progress = { id, fraction: 0, label: "" };
@@ -43,7 +43,7 @@ export class Store {
   }
 
   /** Apply a kernel reply (buffers already restored). Returns whether examples changed. */
-  apply(message: any): boolean {
+  apply(message: KernelMessage): boolean {
     switch (message.type) {
       case "fetch_started":
         if (this.currentFetch === message.id && this.examples.length === 0) return false;
@@ -53,7 +53,7 @@ export class Store {
         return true;
       case "example": {
         if (message.id !== this.currentFetch) return false; // superseded request
-        const example: Example = message.example;
+        const example = message.example;
         const index = this.examples.findIndex((e) => e.id === example.id);
         this.examples = index < 0 ? [...this.examples, example] : this.examples.map((e, i) => (i === index ? example : e));
         this.emit("examples");
@@ -73,8 +73,9 @@ export class Store {
         this.emit("progress");
         this.emit("status");
         return false;
+      case "export":
+        return false;
     }
-    return false;
   }
 
   setResult(exampleId: number, model: number, result: ModelResult, second: ModelResult | null = null): boolean {
@@ -91,27 +92,4 @@ export class Store {
     this.emit("examples");
     return true;
   }
-}
-
-const stores = new Map<string, Store>();
-
-/** The store of the widget instance behind ``model`` (created from its synced state). */
-export function storeFor(model: WidgetModel): Store {
-  const key = String(model.get("instance") ?? "");
-  let store = key ? stores.get(key) : undefined;
-  if (!store) {
-    store = new Store(model.get("examples") ?? [], model.get("status") ?? {});
-    if (key) stores.set(key, store);
-  }
-  return store;
-}
-
-/** Handle one custom message for ``store`` and keep the model's ``examples`` in step. */
-export function receive(model: WidgetModel, store: Store, content: any, buffers: (DataView | ArrayBuffer)[] = []): void {
-  if (!content || typeof content !== "object") return;
-  const message = restoreBuffers(content, content.buffer_paths ?? [], buffers);
-  store.apply(message);
-  // the kernel updated its copy without re-sending it; update ours so new views and saved
-  // widget state see the same examples (local only: never save_changes)
-  if (model.get("examples") !== store.examples) model.set("examples", store.examples);
 }

@@ -107,23 +107,62 @@ export interface Filters {
 }
 
 export interface Status {
-  id?: unknown;
+  id?: RequestId;
   kind?: string;
   state?: string;
   message?: string;
   dataset_end?: boolean;
   scanned?: number;
   found?: number;
+  detail?: string;
 }
+
+/** The synced traits (widget.py), as the front end reads them. */
+export interface WidgetState {
+  spec: Spec;
+  examples: Example[];
+  /** the last settings used (Python fills it; a new view opens with them) */
+  settings: SavedSettings;
+  status: Status;
+  /** true when Python opened the widget in a side panel: inline views then defer to it */
+  in_side_panel: boolean;
+}
+
+export interface SavedSettings extends Partial<Settings> {
+  filters?: Partial<Filters>;
+}
+
+export type RequestId = string | number;
+
+/** Kernel -> front end custom messages (session.py, widget.py); bytes restored from buffers. */
+export type KernelMessage =
+  | { type: "fetch_started"; id: RequestId; settings?: unknown }
+  | { type: "progress"; id: RequestId; fraction: number; label?: string }
+  | { type: "example"; id: RequestId; example: Example }
+  | { type: "result"; id: RequestId; example: number; model: number; result: ModelResult; compare?: ModelResult | null }
+  | ({ type: "done"; id: RequestId } & Status)
+  | { type: "export"; id: RequestId; html: string };
+
+/** Front end -> kernel custom messages. */
+export type FrontendMessage =
+  | { type: "fetch" | "recompute"; id: string; settings: Settings; filters: Filters }
+  | { type: "attribute"; id: string; example: number; model: number; target: number; settings: Settings }
+  | { type: "cancel"; id: string; request?: RequestId }
+  | { type: "export"; id: string };
+
+export type Buffers = (DataView | ArrayBuffer)[];
+export type CustomMessageHandler = (content: unknown, buffers: Buffers) => void;
 
 /** The part of the anywidget model we use (AFM); a fake in tests, a page model in exports. */
 export interface WidgetModel {
-  get(key: string): any;
-  set(key: string, value: unknown): void;
-  on(event: string, callback: (...args: any[]) => void): void;
-  off(event?: string | null, callback?: ((...args: any[]) => void) | null): void;
+  get<K extends keyof WidgetState>(key: K): WidgetState[K] | undefined;
+  set<K extends keyof WidgetState>(key: K, value: WidgetState[K]): void;
+  on(event: "msg:custom", callback: CustomMessageHandler): void;
+  on(event: `change:${keyof WidgetState}`, callback: () => void): void;
+  off(event: "msg:custom", callback: CustomMessageHandler): void;
+  off(event: `change:${keyof WidgetState}`, callback: () => void): void;
   save_changes(): void;
-  send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
+  send(content: FrontendMessage, callbacks?: unknown, buffers?: ArrayBuffer[]): void;
   static?: boolean;
 }
 

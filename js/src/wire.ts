@@ -78,13 +78,31 @@ export function decodeCached(wire: WireTensor): Decoded {
   return decoded;
 }
 
+type Node = Record<string | number, unknown>;
+
 /** Put binary buffers back at their paths (custom messages; see ``split_buffers``). */
 export function restoreBuffers<T>(content: T, paths: (string | number)[][], buffers: (DataView | ArrayBuffer)[]): T {
   paths.forEach((path, i) => {
-    let node: any = content;
-    for (let k = 0; k < path.length - 1; k++) node = node[path[k]];
+    let node = content as unknown as Node;
+    for (let k = 0; k < path.length - 1; k++) node = node[path[k]] as Node;
     const buffer = buffers[i];
     node[path[path.length - 1]] = buffer instanceof DataView ? buffer : new DataView(buffer);
   });
   return content;
+}
+
+/** JSON with bytes as ``{"$bytes": base64}`` (export.py, server.py) back to ``DataView``s. */
+export function reviveBytes(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(reviveBytes);
+  if (value && typeof value === "object") {
+    const bytes = (value as { $bytes?: unknown }).$bytes;
+    if (typeof bytes === "string") {
+      const text = atob(bytes);
+      const out = new Uint8Array(text.length);
+      for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+      return new DataView(out.buffer);
+    }
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, reviveBytes(v)]));
+  }
+  return value;
 }

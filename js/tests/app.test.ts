@@ -1,5 +1,7 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { render } from "../src/index";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import * as entry from "../src/index";
+import { SIDE_PANEL_WAIT } from "../src/placement";
+import { openWidget } from "./fake";
 import { canvasPixels, FakeModel, float32, imageExample, mount, spec } from "./fake";
 
 let cleanups: (() => void)[] = [];
@@ -10,9 +12,10 @@ afterEach(() => {
 });
 
 function setup(state: Record<string, any> = {}) {
-  const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, instance: `i${Math.random()}`, ...state });
+  const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, ...state });
   const el = mount(model);
-  cleanups.push(render({ model, el }));
+  const widget = openWidget(model);
+  cleanups.push(widget.render(el), widget.close);
   return { model, el };
 }
 
@@ -118,11 +121,12 @@ describe("the app with a fake model", () => {
   });
 
   it("two views of one widget stay in step and each cleans up", () => {
-    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, instance: "shared" });
+    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {} });
     const a = mount(model);
     const b = mount(model);
-    const cleanA = render({ model, el: a });
-    const cleanB = render({ model, el: b });
+    const widget = openWidget(model);
+    const cleanA = widget.render(a);
+    const cleanB = widget.render(b);
     q(a, "iw-fetch").click();
     const request = model.sent.at(-1);
     model.reply({ type: "example", id: request.id, example: imageExample(0), buffer_paths: [] });
@@ -130,6 +134,8 @@ describe("the app with a fake model", () => {
     cleanA();
     expect(a.querySelector('[data-testid="iw-root"]')).toBeNull();
     cleanB();
+    widget.close();
+    expect(model.handlers.get("msg:custom")).toEqual([]); // initialize's handler is gone too
   });
 
   it("shows text and tabular examples, and toggling a modality recomputes", () => {
@@ -244,5 +250,117 @@ describe("streaming", () => {
     const cards = el.querySelectorAll('[data-testid="iw-example"]');
     expect(cards[0]).toBe(first);
     expect(cards[1].querySelector(".iw-meta")!.textContent).toContain("target <b>bird</b>");
+  });
+});
+
+describe("views of one widget", () => {
+  it("keep every control in step: method, arguments, inputs, filters and display", () => {
+    const model = new FakeModel({ spec: spec(), examples: [imageExample(0)], settings: {}, status: {} });
+    const widget = openWidget(model);
+    const [a, b] = [mount(model), mount(model)];
+    cleanups.push(widget.render(a), widget.render(b), widget.close);
+    const method = q(a, "iw-method") as HTMLSelectElement;
+    method.value = "Saliency";
+    method.dispatchEvent(new Event("change"));
+    expect((q(b, "iw-method") as HTMLSelectElement).value).toBe("Saliency");
+    expect(q(b, "iw-arg-abs")).not.toBeNull(); // B's argument form is Saliency's
+    expect(model.sent.filter((m) => m.type === "recompute").length).toBe(1); // asked once
+    const abs = q(b, "iw-arg-abs") as HTMLInputElement;
+    abs.checked = false;
+    abs.dispatchEvent(new Event("change"));
+    expect((q(a, "iw-arg-abs") as HTMLInputElement).checked).toBe(false);
+    const count = q(a, "iw-num-examples") as HTMLInputElement;
+    count.value = "9";
+    count.dispatchEvent(new Event("change"));
+    expect((q(b, "iw-num-examples") as HTMLInputElement).value).toBe("9");
+    const baseline = q(b, "iw-baseline-0") as HTMLSelectElement;
+    baseline.value = "blur";
+    baseline.dispatchEvent(new Event("change"));
+    expect((q(a, "iw-baseline-0") as HTMLSelectElement).value).toBe("blur");
+    const sign = q(a, "iw-sign") as HTMLSelectElement;
+    sign.value = "positive";
+    sign.dispatchEvent(new Event("change"));
+    expect((q(b, "iw-sign") as HTMLSelectElement).value).toBe("positive");
+    // a fetch from B carries everything chosen in either view
+    q(b, "iw-fetch").click();
+    expect(model.sent.at(-1)).toMatchObject({ type: "fetch", settings: { method: "Saliency", arguments: { abs: false }, baselines: ["blur"] }, filters: { num_examples: 9 } });
+  });
+
+  it("registers one message handler per widget however many views it has", () => {
+    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {} });
+    const widget = openWidget(model);
+    cleanups.push(widget.render(mount(model)), widget.render(mount(model)), widget.render(mount(model)), widget.close);
+    expect(model.handlers.get("msg:custom")!.length).toBe(1);
+  });
+});
+
+describe("side panel", () => {
+  it("an inline view stands aside while the side panel shows the widget", () => {
+    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, in_side_panel: true });
+    const widget = openWidget(model);
+    const panel = document.createElement("div");
+    panel.id = "jp-right-stack";
+    document.body.append(panel);
+    const side = document.createElement("div");
+    panel.append(side);
+    const inline = mount(model);
+    cleanups.push(widget.render(side), widget.render(inline), widget.close);
+    expect(side.querySelector('[data-testid="iw-root"]')).not.toBeNull();
+    expect(inline.querySelector('[data-testid="iw-root"]')).toBeNull();
+    expect(q(inline, "iw-aside").textContent).toContain("side panel");
+  });
+
+  it("a host without a side area gets the widget inline, saying why", async () => {
+    vi.useFakeTimers();
+    try {
+      const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {}, in_side_panel: true });
+      const widget = openWidget(model);
+      const inline = mount(model);
+      cleanups.push(widget.render(inline), widget.close);
+      expect(inline.querySelector('[data-testid="iw-root"]')).toBeNull();
+      vi.advanceTimersByTime(SIDE_PANEL_WAIT + 10);
+      expect(inline.querySelector('[data-testid="iw-root"]')).not.toBeNull();
+      expect(inline.querySelector(".iw-fallback")!.textContent).toContain("no side panel");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("compact layout", () => {
+  it("collapses the control sections in a 250 px panel and under a height cap", async () => {
+    const { el } = setup();
+    el.style.width = "250px";
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const root = q(el, "iw-root");
+    expect(root.classList.contains("iw-compact")).toBe(true);
+    expect(Array.from(el.querySelectorAll<HTMLDetailsElement>(".iw-section")).every((s) => !s.open)).toBe(true);
+    // the examples start near the top
+    expect(q(el, "iw-fetch").getBoundingClientRect().top - root.getBoundingClientRect().top).toBeLessThan(150);
+    // marimo: a 610 px output cap outside the shadow root the widget is drawn in
+    const capped = document.createElement("div");
+    capped.style.maxHeight = "610px";
+    capped.style.overflow = "auto";
+    document.body.append(capped);
+    const host = document.createElement("div");
+    capped.append(host);
+    const model = new FakeModel({ spec: spec(), examples: [], settings: {}, status: {} });
+    const inner = document.createElement("div");
+    inner.style.width = "900px";
+    host.attachShadow({ mode: "open" }).append(inner);
+    const widget = openWidget(model);
+    cleanups.push(widget.render(inner), widget.close);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    expect(q(inner, "iw-root").classList.contains("iw-compact")).toBe(true);
+    expect(q(inner, "iw-root").classList.contains("iw-narrow")).toBe(false);
+  });
+});
+
+describe("the anywidget module", () => {
+  it("exports only its default (a named render draws anywidget's deprecation warning)", () => {
+    expect(Object.keys(entry)).toEqual(["default"]);
+    const definition = entry.default();
+    expect(typeof definition.initialize).toBe("function");
+    expect(typeof definition.render).toBe("function");
   });
 });

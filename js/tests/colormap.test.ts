@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { COLORMAPS, cssColor, lut, lutIndex, signed } from "../src/colormap";
-import { robustScale, scalesFor } from "../src/normalize";
+import { pooledScale, robustScale, scalesFor } from "../src/normalize";
+import type { DisplayOptions } from "../src/types";
+import cases from "./scale_cases.json";
+
+/** A case's values: runs of ``[value, count]`` or an inclusive integer range. */
+function caseValues(spec: { repeat?: number[][]; range?: number[] }): Float32Array {
+  if (spec.range) return Float32Array.from({ length: spec.range[1] - spec.range[0] + 1 }, (_, i) => spec.range![0] + i);
+  return Float32Array.from((spec.repeat ?? []).flatMap(([value, count]) => Array<number>(count).fill(value)));
+}
 
 describe("colour mapping", () => {
   it("builds 256-entry tables that start and end at the map's end colours", () => {
@@ -27,11 +35,23 @@ describe("colour mapping", () => {
     expect(cssColor(-1, { sign: "all", colormap: "red-blue" }, 1)).toBe("rgb(178, 24, 43)");
   });
 
-  it("scales by the 98th percentile of magnitudes so one outlier does not wash out the map", () => {
-    const values = new Float32Array(100).map((_, i) => (i === 99 ? 1000 : 1));
-    expect(robustScale(values, "all")).toBe(1);
+  it("scales by Captum's cumulative-mass rule: the values that hold the top 2 % of the mass saturate", () => {
+    for (const example of cases.cases) {
+      const values = caseValues(example.values);
+      for (const [sign, expected] of Object.entries(example.expected)) {
+        expect(robustScale(values, sign as DisplayOptions["sign"]), `${example.name}, ${sign}`).toBe(expected);
+      }
+    }
     expect(robustScale(new Float32Array([-4, 1, 2]), "negative")).toBe(4);
-    expect(robustScale(new Float32Array([0, 0]), "all")).toBe(0);
+  });
+
+  it("pools the maps of a group for the shared scale, as attribution_scale(*attrs) does", () => {
+    // alone, each map's scale is 1; pooled, the 100 holds half the mass and sets the scale
+    const ones = new Float32Array(99).fill(1);
+    const outlier = new Float32Array([100]);
+    expect(scalesFor([ones, outlier], { sign: "all", normalize: "example", absoluteScale: 1 })).toEqual([1, 100]);
+    expect(scalesFor([ones, outlier], { sign: "all", normalize: "shared", absoluteScale: 1 })).toEqual([100, 100]);
+    expect(pooledScale([ones, outlier], "all")).toBe(robustScale(Float32Array.from([...ones, ...outlier]), "all"));
   });
 
   it("normalises per example, shared across maps, or with a fixed absolute scale", () => {

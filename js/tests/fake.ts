@@ -1,5 +1,6 @@
 // A fake anywidget model and builders of wire tensors, examples and specs for the tests.
 
+import widget from "../src/index";
 import type { Example, Spec, WidgetModel, WireTensor } from "../src/types";
 
 export class FakeModel implements WidgetModel {
@@ -90,4 +91,11 @@ export function mount(model: FakeModel): HTMLElement {
 export function canvasPixels(canvas: HTMLCanvasElement): number[] {
   const context = canvas.getContext("2d")!;
   return Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data);
+}
+
+/** One widget as anywidget drives it: ``initialize`` once, ``render`` per view. */
+export function openWidget(model: FakeModel): { render(el: HTMLElement): () => void; close: () => void } {
+  const definition = widget();
+  const close = definition.initialize({ model });
+  return { render: (el) => definition.render({ model, el }), close };
 }

@@ -6,6 +6,7 @@ directories, and is killed in teardown. Notebooks are written into its root by t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -71,27 +72,39 @@ def jupyter_lab(tmp_path_factory) -> Iterator[JupyterLab]:
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_RUNTIME_DIR": str(runtime),
            "JUPYTERLAB_SETTINGS_DIR": str(settings), "PYTHONPATH": str(REPO),
            "ANYWIDGET_HMR": "0"}
-    log = open(base / "server.log", "w")  # noqa: SIM115 - closed in teardown
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-         "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-         "--IdentityProvider.token=", "--ServerApp.password=",
-         "--ServerApp.disable_check_xsrf=True", "--LabApp.expose_app_in_browser=True",
-         "--allow-root", f"--ServerApp.root_dir={root}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
+        "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
+        "--IdentityProvider.token=", "--ServerApp.password=",
+        "--ServerApp.disable_check_xsrf=True", "--LabApp.expose_app_in_browser=True",
+        # the same server serves Notebook 7 (/notebooks/...) when `notebook` is installed
+        "--JupyterNotebookApp.expose_app_in_browser=True",
+        "--allow-root", f"--ServerApp.root_dir={root}"]
     url = f"http://127.0.0.1:{port}"
+    with server_process(command, env, f"{url}/api/status", base / "server.log"):
+        yield JupyterLab(url, root)
+
+
+@contextlib.contextmanager
+def server_process(command: List[str], env: dict, ready_url: str,
+                   log_path: pathlib.Path) -> Iterator[None]:
+    """Run ``command`` in its own process group until ``ready_url`` answers (60 s at most);
+    kill the whole group afterwards."""
+    log = open(log_path, "w")  # noqa: SIM115 - closed in teardown
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=2).read()
+                urllib.request.urlopen(ready_url, timeout=2).read()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("jupyter lab did not start:\n"
-                                       + (base / "server.log").read_text()) from None
+                    raise RuntimeError(f"{command[2:4]} did not start:\n"
+                                       + log_path.read_text()) from None
                 time.sleep(0.3)
-        yield JupyterLab(url, root)
+        yield
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -122,9 +135,12 @@ class Page:
         page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
 
-    def open_and_run(self, lab: JupyterLab, notebook: str) -> None:
+    def open_and_run(self, lab: JupyterLab, notebook: str, app: str = "lab") -> None:
+        """Open ``notebook`` in JupyterLab (``app="lab"``) or Notebook 7 (``"notebook"``) and
+        run all its cells."""
         page = self.page
-        page.goto(f"{lab.url}/lab/tree/{notebook}?reset")
+        page.goto(f"{lab.url}/lab/tree/{notebook}?reset" if app == "lab"
+                  else f"{lab.url}/notebooks/{notebook}")
         page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
                                " && window.jupyterapp.shell.currentWidget.sessionContext",
                                timeout=60_000)

@@ -38,10 +38,10 @@ def first_meta(page) -> str:
 
 def test_fetch_method_target_and_recolouring_change_what_is_drawn(jupyter_lab, lab_page,
                                                                   artifacts):
-    # render() displays the widget and the cell's value displays it again: two views of one
-    # widget, which must stay in step
-    notebook = jupyter_lab.write_notebook("visualiser.ipynb",
-                                          [SETUP, "widget = visualizer.render()\nwidget"])
+    # render() displays the widget once (it returns nothing); the cell's value displays it
+    # again on purpose: two views of one widget, which must stay in step
+    notebook = jupyter_lab.write_notebook(
+        "visualiser.ipynb", [SETUP, "visualizer.render()\nvisualizer.widget()"])
     lab_page.open_and_run(jupyter_lab, notebook)
     page = lab_page.page
     root = page.locator('[data-testid="iw-root"]').first
@@ -78,6 +78,10 @@ def test_fetch_method_target_and_recolouring_change_what_is_drawn(jupyter_lab, l
     select(page, "iw-method", "Saliency")
     page.wait_for_function("document.querySelector('[data-testid=\"iw-example\"] .iw-meta')"
                            ".textContent.includes('Saliency')", timeout=30_000)
+    # the other view follows every control, not only the results
+    second_view = page.locator('[data-testid="iw-root"]').nth(1)
+    assert second_view.locator('[data-testid="iw-method"]').input_value() == "Saliency"
+    assert second_view.locator('[data-testid="iw-arg-abs"]').count() == 1
     saliency_pixels = canvas_pixels(page)
     assert saliency_pixels != ig_pixels
 
@@ -131,6 +135,7 @@ def test_render_in_the_jupyterlab_side_panel(jupyter_lab, lab_page, artifacts):
     panel_root = page.locator('#jp-right-stack [data-testid="iw-root"]')
     panel_root.wait_for(timeout=90_000)
     assert page.locator('.jp-Notebook [data-testid="iw-root"]').count() == 0
+    assert "side panel" in page.locator('.jp-Notebook [data-testid="iw-aside"]').inner_text()
     page.locator('#jp-right-stack [data-testid="iw-fetch"]').click()
     page.wait_for_function(
         "document.querySelectorAll('#jp-right-stack [data-testid=\"iw-example\"]"

@@ -28,4 +28,7 @@ def test_wheel_contains_every_bundled_weight_and_data_file_and_they_are_small(tm
     for path in bundled:
         assert path.relative_to(REPO).as_posix() in names
     assert "insight_widget/example.py" in names
+    # the front end: the widget's bundle and the standalone page's script (export, serve())
+    for bundle in ("widget.js", "widget.css", "page.js"):
+        assert f"insight_widget/static/{bundle}" in names, "build the front end: npm run build"
     assert sum(p.stat().st_size for p in bundled) < 1_000_000  # measured 0.54 MB

@@ -37,7 +37,8 @@ def test_cifar_tutorial_code_constructs_and_renders(capsys):
                                input_transforms=[normalize])],
         dataset=formatted_data_iter(),
     )
-    widget = visualizer.render()
+    assert visualizer.render() is None  # displayed once, nothing returned (as in Insights)
+    widget = visualizer.widget()
     assert isinstance(widget, VisualizerWidget)
     assert widget.spec["classes"] == CIFAR_CLASSES
     assert widget.spec["features"][0] == {"name": "Photo", "type": "image",
@@ -88,7 +89,8 @@ def make_vqa_visualizer(**kwargs):
 
 def test_vqa_tutorial_code_constructs_renders_and_attributes_both_modalities(capsys):
     visualizer = make_vqa_visualizer()
-    widget = visualizer.render()
+    visualizer.render()
+    widget = visualizer.widget()
     assert [f["type"] for f in widget.spec["features"]] == ["image", "text"]
     visualizer._update_config({"attribution_method": "Integrated Gradients",
                                "arguments": {"n_steps": 10, "method": "gausslegendre"},
@@ -117,18 +119,30 @@ def test_target_from_the_cache_attributes_the_requested_class():
 
 
 def test_render_opens_the_side_panel_in_jupyterlab_and_falls_back_inline_elsewhere(
-        monkeypatch, capsys):
+        monkeypatch):
+    import insight_widget.widget.display as display_module
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj))
     visualizer = make_vqa_visualizer()
+    widget = visualizer.widget()
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    widget = visualizer.render(side_panel=True)
-    assert widget.side_panel is None
+    assert visualizer.render(side_panel=True) is None
+    assert widget.side_panel is None and widget.in_side_panel is False
+    assert shown == [widget]  # inline, once
     monkeypatch.setenv("JPY_SESSION_NAME", "/tmp/notebook.ipynb")
     monkeypatch.delenv("SERVER_SOFTWARE", raising=False)
     for key in [k for k in __import__("os").environ if k.startswith("VSCODE_")]:
         monkeypatch.delenv(key)
-    widget = visualizer.render(side_panel=True, title="VQA")
+    assert display_module.side_panel_supported()
+    shown.clear()
+    visualizer.render(side_panel=True, title="VQA")
     assert type(widget.side_panel).__name__ == "Sidecar"
     assert widget.side_panel.title == "VQA"
+    # shown in the panel and once inline, where its view stands aside while the panel's view
+    # exists (and takes over where the host has no side area)
+    assert shown == [widget, widget] and widget.in_side_panel is True
     monkeypatch.setenv("SERVER_SOFTWARE", "voila/0.5.13")
     widget.side_panel = None
-    assert visualizer.render(side_panel=True).side_panel is None
+    visualizer.render(side_panel=True)
+    assert widget.side_panel is None and widget.in_side_panel is False

@@ -26,6 +26,9 @@ def test_the_built_bundle_is_what_the_widget_loads():
     assert (widget_module.STATIC / "widget.js").exists(), "build the front end: npm run build"
     esm = str(widget_module.VisualizerWidget._esm)
     assert "iw-root" in esm and "the front end is not built" not in esm
+    # the standalone page's script (js/src/page.ts) is built next to it
+    page = (widget_module.STATIC / "page.js").read_text(encoding="utf-8")
+    assert "insight-widget-page" in page and "poll?after=" in page
 
 
 def test_html_export_embeds_bundle_css_and_state_without_breaking_out_of_script():
@@ -68,15 +71,18 @@ def test_serve_answers_requests_over_http_like_the_insights_server(capsys):
     visualizer = make_cifar_visualizer()
     port = visualizer.serve()
     try:
-        assert f"http://localhost:{port}/" in capsys.readouterr().out
+        assert visualizer.server_url in capsys.readouterr().out
         base = f"http://127.0.0.1:{port}"
-        page = urllib.request.urlopen(f"{base}/", timeout=10).read().decode()
-        assert 'id="insight-widget-state"' in page and "poll?after=" in page
-        request = urllib.request.Request(f"{base}/send", method="POST", data=json.dumps(
+        token = f"token={visualizer._server.token}"
+        page = urllib.request.urlopen(urllib.request.Request(f"{base}/", headers={
+            "Authorization": f"token {visualizer._server.token}"}), timeout=10).read().decode()
+        assert 'id="insight-widget-state"' in page and '"transport": "http"' in page
+        request = urllib.request.Request(f"{base}/send?{token}", method="POST", data=json.dumps(
             {"type": "fetch", "id": "r1", "filters": {"num_examples": 2}}).encode())
         urllib.request.urlopen(request, timeout=10).read()
         assert visualizer.widget().session.wait(30)
-        replies = json.loads(urllib.request.urlopen(f"{base}/poll?after=0", timeout=30).read())
+        replies = json.loads(urllib.request.urlopen(f"{base}/poll?after=0&{token}",
+                                                    timeout=30).read())
         kinds = [m["content"]["type"] for m in replies["messages"]]
         assert kinds[0] == "fetch_started" and kinds[-1] == "done"
         assert kinds.count("example") == 2

@@ -1,0 +1,123 @@
+// What all views of one widget share, created once per model by anywidget's ``initialize``:
+// the Store of examples and requests, the user's Choices, and the single ``msg:custom``
+// handler that applies each kernel reply once. Views only subscribe and ask for requests.
+
+import { Choices } from "./choices";
+import { parseKernelMessage } from "./messages";
+import { Store } from "./store";
+import type { Buffers, RequestId, Spec, WidgetModel } from "./types";
+
+let requestCounter = 0;
+export function requestId(): string {
+  requestCounter += 1;
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}-${requestCounter}`;
+}
+
+/** Which view (if any) is open in a side area; inline views defer to it. */
+export type Placement = "inline" | "side";
+
+export class Shared {
+  readonly store: Store;
+  readonly choices: Choices;
+  spec: Spec;
+  /** attribute requests in flight, by "example:model", so every view marks the row busy */
+  readonly pending = new Map<string, RequestId>();
+  private exports = new Map<RequestId, (html: string) => void>();
+  private placements = new Map<object, Placement>();
+  private placementListeners = new Set<() => void>();
+  private cleanups: (() => void)[] = [];
+
+  constructor(private model: WidgetModel) {
+    this.spec = model.get("spec") as Spec;
+    this.store = new Store(model.get("examples") ?? [], model.get("status") ?? {});
+    this.choices = new Choices(this.spec, model.get("settings") ?? {});
+    const onMessage = (content: unknown, buffers: Buffers) => this.receive(content, buffers);
+    const onSpec = () => {
+      this.spec = model.get("spec") as Spec;
+    };
+    model.on("msg:custom", onMessage);
+    model.on("change:spec", onSpec);
+    // a changed attribution choice recomputes what is shown: once, whichever view changed it
+    const unsubscribe = this.choices.subscribe((what) => {
+      if (what === "attribution" && this.store.examples.length) this.request("recompute");
+    });
+    this.cleanups.push(unsubscribe, () => {
+      model.off("msg:custom", onMessage);
+      model.off("change:spec", onSpec);
+    });
+  }
+
+  get isStatic(): boolean {
+    return Boolean(this.model.static);
+  }
+
+  get sidePanelRequested(): boolean {
+    return Boolean(this.model.get("in_side_panel"));
+  }
+
+  /** Apply one kernel reply; keep the model's ``examples`` in step (local only, never saved). */
+  receive(content: unknown, buffers: Buffers = []): void {
+    const message = parseKernelMessage(content, buffers);
+    if (!message) return;
+    if (message.type === "export") {
+      // only the view that asked downloads the page
+      this.exports.get(message.id)?.(message.html);
+      this.exports.delete(message.id);
+      return;
+    }
+    this.store.apply(message);
+    for (const [key, id] of this.pending) if (!this.store.running.has(id)) this.pending.delete(key);
+    // the kernel updated its copy without re-sending it; update ours so new views and saved
+    // widget state see the same examples
+    if (this.model.get("examples") !== this.store.examples) this.model.set("examples", this.store.examples);
+  }
+
+  request(kind: "fetch" | "recompute"): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    this.store.started(id, kind);
+    this.model.send({ type: kind, id, settings: this.choices.settings(), filters: { ...this.choices.filters } });
+  }
+
+  attribute(example: number, model: number, target: number): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    this.pending.set(`${example}:${model}`, id);
+    this.store.started(id, "attribute");
+    this.model.send({ type: "attribute", id, example, model, target, settings: this.choices.settings() });
+  }
+
+  cancel(): void {
+    this.model.send({ type: "cancel", id: requestId() });
+  }
+
+  exportPage(onPage: (html: string) => void): void {
+    const id = requestId();
+    this.exports.set(id, onPage);
+    this.model.send({ type: "export", id });
+  }
+
+  /** Register a view's placement; returns its removal. Listeners hear every change. */
+  place(view: object, placement: Placement): () => void {
+    this.placements.set(view, placement);
+    this.placementListeners.forEach((listener) => listener());
+    return () => {
+      this.placements.delete(view);
+      this.placementListeners.forEach((listener) => listener());
+    };
+  }
+
+  get hasSideView(): boolean {
+    return Array.from(this.placements.values()).includes("side");
+  }
+
+  onPlacement(listener: () => void): () => void {
+    this.placementListeners.add(listener);
+    return () => this.placementListeners.delete(listener);
+  }
+
+  destroy(): void {
+    this.cleanups.forEach((cleanup) => cleanup());
+    this.cleanups = [];
+  }
+}
