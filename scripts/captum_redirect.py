@@ -85,11 +85,32 @@ def _named_errors_count_as_assertions() -> None:
     unittest.TestCase.assertRaises = assert_raises
 
 
+def _undecorated_attribute_functions() -> None:
+    """Captum wraps every ``attribute`` in a logging decorator, and some of its tests read the
+    undecorated function through ``attribute.__wrapped__`` (``inspect.getfullargspec``). Ours
+    are not decorated: give each public class's ``attribute`` a ``__wrapped__`` copy of itself
+    (a copy, not itself, so ``inspect.unwrap`` sees no loop). Only this test process sees it."""
+    import inspect
+
+    import insight_widget.attr as ours_attr
+
+    for name in ours_attr.__all__:
+        cls = getattr(ours_attr, name)
+        function = inspect.getattr_static(cls, "attribute", None) if inspect.isclass(cls) else None
+        if not inspect.isfunction(function) or hasattr(function, "__wrapped__"):
+            continue
+        copy = types.FunctionType(function.__code__, function.__globals__, function.__name__,
+                                  function.__defaults__, function.__closure__)
+        copy.__kwdefaults__ = function.__kwdefaults__
+        function.__wrapped__ = copy
+
+
 def pytest_configure(config) -> None:
     _free_port_for_process_groups()
     if os.environ.get("CAPTUM_SUITE_ORACLE") == "1":
         return
     _named_errors_count_as_assertions()
+    _undecorated_attribute_functions()
     replaced = _redirect()
     config._captum_redirected = replaced
 
