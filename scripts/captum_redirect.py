@@ -63,10 +63,54 @@ def _free_port_for_process_groups() -> None:
     dist.init_process_group = init_on_a_free_port
 
 
+NAMED_ERRORS = (ValueError, TypeError)
+
+
+def _named_errors_count_as_assertions() -> None:
+    """Where Captum's tests expect an ``AssertionError`` (Captum checks arguments with
+    ``assert``), our engine raises a ``ValueError``/``TypeError`` naming the argument; the
+    project counts that as compatible (README, "Deliberate differences"), so such tests accept
+    either. Only ``assertRaises(AssertionError)`` is widened; every other expectation is kept."""
+    import unittest
+
+    original = unittest.TestCase.assertRaises
+
+    def assert_raises(self, expected_exception, *args, **kwargs):
+        expected = (expected_exception if isinstance(expected_exception, tuple)
+                    else (expected_exception,))
+        if AssertionError in expected:
+            expected = (*expected, *NAMED_ERRORS)
+        return original(self, expected, *args, **kwargs)
+
+    unittest.TestCase.assertRaises = assert_raises
+
+
+def _undecorated_attribute_functions() -> None:
+    """Captum wraps every ``attribute`` in a logging decorator, and some of its tests read the
+    undecorated function through ``attribute.__wrapped__`` (``inspect.getfullargspec``). Ours
+    are not decorated: give each public class's ``attribute`` a ``__wrapped__`` copy of itself
+    (a copy, not itself, so ``inspect.unwrap`` sees no loop). Only this test process sees it."""
+    import inspect
+
+    import insight_widget.attr as ours_attr
+
+    for name in ours_attr.__all__:
+        cls = getattr(ours_attr, name)
+        function = inspect.getattr_static(cls, "attribute", None) if inspect.isclass(cls) else None
+        if not inspect.isfunction(function) or hasattr(function, "__wrapped__"):
+            continue
+        copy = types.FunctionType(function.__code__, function.__globals__, function.__name__,
+                                  function.__defaults__, function.__closure__)
+        copy.__kwdefaults__ = function.__kwdefaults__
+        function.__wrapped__ = copy
+
+
 def pytest_configure(config) -> None:
     _free_port_for_process_groups()
     if os.environ.get("CAPTUM_SUITE_ORACLE") == "1":
         return
+    _named_errors_count_as_assertions()
+    _undecorated_attribute_functions()
     replaced = _redirect()
     config._captum_redirected = replaced
 

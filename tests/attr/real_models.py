@@ -111,3 +111,50 @@ def scenario_params(size: int = 16) -> List[Any]:
 def with_baselines(scenario: Scenario, **kwargs: Any) -> Dict[str, Any]:
     """Call kwargs including the scenario's baselines."""
     return scenario.call(baselines=scenario.baselines, **kwargs)
+
+
+class SequenceLogits(nn.Module):
+    """A Hugging Face sequence classifier called as ``model(token_ids, attention_mask)`` and
+    returning its logits tensor (N, C) (the form attribution methods and the visualiser take)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, token_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=token_ids, attention_mask=attention_mask).logits
+
+
+def tiny_transformer(architecture: str, num_labels: int = 3, seed: int = 0) -> SequenceLogits:
+    """A randomly initialised (seeded) ``transformers`` BERT or GPT-2 sequence classifier built
+    from a tiny config: the real architectures (attention, LayerNorm, GELU, position
+    embeddings), nothing downloaded. Vocabulary of 40 tokens, id 0 is padding."""
+    import transformers
+
+    torch.manual_seed(seed)
+    if architecture == "bert":
+        config = transformers.BertConfig(
+            vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+            intermediate_size=32, max_position_embeddings=32, num_labels=num_labels,
+            pad_token_id=0)
+        model = transformers.BertForSequenceClassification(config)
+    elif architecture == "gpt2":
+        config = transformers.GPT2Config(
+            vocab_size=40, n_embd=16, n_layer=2, n_head=2, n_positions=32,
+            num_labels=num_labels, pad_token_id=0, bos_token_id=0, eos_token_id=0)
+        model = transformers.GPT2ForSequenceClassification(config)
+    else:
+        raise ValueError(f"unknown architecture {architecture!r}; choose 'bert' or 'gpt2'.")
+    return SequenceLogits(model.eval())
+
+
+def token_ids_and_mask(examples: int = 2, length: int = 7, seed: int = 1):
+    """Token ids in 1..39 with the last two positions of the second example padded (id 0,
+    mask 0), and the attention mask (both (N, L) int64)."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, 40, (examples, length), generator=generator)
+    mask = torch.ones_like(ids)
+    if examples > 1:
+        ids[1, -2:] = 0
+        mask[1, -2:] = 0
+    return ids, mask

@@ -487,3 +487,20 @@ def test_error_in_backward_leaves_no_hooks():
     with pytest.raises(ValueError, match="received 3 rows"), deeplift_rules(model):
         model(torch.randn(3, 4, requires_grad=True))
     assert _hook_count(model) == 0
+
+
+def test_softmax_classifier_with_zero_baseline_is_complete_up_to_float64_rounding():
+    # Captum's SoftmaxDeepLiftModel (all-ones weights, logits ~1e5 on these inputs): F(x) - F(0)
+    # is exactly 0, and in float32 the endpoints carry rounding of ~1e-3 that depends on the
+    # batch shape (the README's deliberate difference on where the delta's endpoints come
+    # from). In float64 summation-to-delta holds to rounding: |delta| ~ 1e-16 * 1e5 * depth.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(40, 20), nn.ReLU(), nn.Linear(20, 20), nn.ReLU(),
+                          nn.Linear(20, 10), nn.Softmax(dim=1)).double()
+    with torch.no_grad():
+        for index in (0, 2, 4):
+            model[index].weight.fill_(1.0)
+    inputs = torch.arange(120.0, dtype=torch.float64).reshape(3, 40)
+    _, delta = DeepLift(model).attribute(inputs, 0, target=torch.tensor([2, 2, 2]),
+                                         return_convergence_delta=True)
+    assert delta.abs().max() < 1e-9

@@ -83,6 +83,45 @@ def test_layer_deep_lift_input_of_a_rule_layer_uses_its_ordinary_derivative_like
     assert torch.allclose(multipliers, model[2].weight.detach()[0] * (hidden > 0), atol=1e-12)
 
 
+@pytest.mark.parametrize("multiply_by_inputs", [True, False])
+def test_layer_deep_lift_input_of_an_in_place_relu_matches_captum(multiply_by_inputs):
+    # The ReLU's ordinary derivative is replayed on its recorded input; an in-place ReLU must
+    # not overwrite that input (a leaf that requires grad).
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(inplace=True), nn.Linear(4, 2)).double()
+    inputs = torch.randn(4, 3, dtype=torch.float64) * 2
+    compare("LayerDeepLift", model, model[1], inputs, baselines=-inputs, target=0,
+            construct={"multiply_by_inputs": multiply_by_inputs},
+            attribute_to_layer_input=True, return_convergence_delta=True, delta=True)
+    assert model[1].inplace
+
+
+class PooledColumn(nn.Module):
+    """linear -> max-pool of its 4 units to one -> linear: a layer of per-example shape (1, 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(4, 4)
+        self.pool = nn.MaxPool1d(4)
+        self.lin2 = nn.Linear(1, 1)
+
+    def forward(self, x):
+        return self.lin2(self.pool(self.lin1(x).unsqueeze(1)).squeeze(1))
+
+
+def test_neuron_selectors_leaving_one_element_per_example_match_captum():
+    # An int index on a (1, 1) layer leaves a one-element block; a callable may return (N, 1).
+    model = seeded(PooledColumn, seed=2).double()
+    inputs = torch.randn(3, 4, dtype=torch.float64)
+    references = torch.randn(3, 4, dtype=torch.float64)
+    compare("NeuronDeepLift", model, model.pool, inputs, baselines=references,
+            neuron_selector=0)
+    compare("NeuronGradient", model, model.pool, inputs, neuron_selector=lambda y: y[:, 0])
+    compare("NeuronGradientShap", model, model.lin1, inputs, baselines=references,
+            n_samples=3, construct={"multiply_by_inputs": False},
+            neuron_selector=lambda y: y[:, 0:1])
+
+
 def test_layer_deep_lift_multipliers_feeding_a_max_pool_agree_where_the_layer_changes():
     # Where the layer's value is equal at input and baseline (e.g. both ReLU outputs 0) the
     # multiplier is multiplied by 0; there ours and Captum's may differ for a layer that feeds

@@ -166,3 +166,28 @@ def test_lime_without_scikit_learn_agrees_with_captum_to_its_stopping_tolerance(
     # scikit-learn stops at a duality gap of 1e-4 (relative); ours solves to 1e-10.
     assert torch.allclose(ours, theirs, rtol=1e-3, atol=1e-4)
     assert bool((theirs != 0).any())
+
+
+@pytest.mark.parametrize("name", ["Lime", "KernelShap"])
+def test_token_id_inputs_work_with_the_default_similarity_like_captum(name):
+    # Token ids are integers: the default kernel compares them as float values (Captum too).
+    from captum._utils.models.linear_model import SkLearnRidge
+
+    from insight_widget.testing import EmbeddingTextClassifier
+
+    model = seeded(EmbeddingTextClassifier)
+    generator = torch.Generator().manual_seed(4)
+    tokens = torch.randint(1, 20, (2, 6), generator=generator)
+    construct = {"interpretable_model": SkLearnRidge(alpha=0.5)} if name == "Lime" else {}
+    results = []
+    for library in (ia, captum_attr):
+        torch.manual_seed(2)
+        results.append(getattr(library, name)(model, **construct).attribute(
+            tokens, target=1, n_samples=12, baselines=0))
+    assert_same(*results)
+    from insight_widget.attr.perturbation.lime import get_exp_kernel_similarity_function
+
+    ours = get_exp_kernel_similarity_function()(tokens[:1], tokens[:1] * 0 + 3, None)
+    theirs = captum_attr._core.lime.get_exp_kernel_similarity_function()(
+        tokens[:1], tokens[:1] * 0 + 3, None)
+    assert ours == pytest.approx(float(theirs), rel=1e-6)

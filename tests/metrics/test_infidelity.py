@@ -221,3 +221,18 @@ def test_signatures_match_captum():
         assert parameters(getattr(ours, name)) == parameters(getattr(captum_metrics, name))
     assert parameters(ours.default_perturb_func) == parameters(default_perturb_func)
     assert set(captum_metrics.__all__) <= set(ours.__all__)
+
+
+@pytest.mark.parametrize(("perturb", "message"), [
+    (lambda x: (torch.ones_like(x), x[:, :2]),
+     r"perturbed inputs.*\[\(6, 4\)\]; got \[\(6, 2\)\]"),
+    (lambda x: (torch.ones_like(x), x[:1]), r"perturbed inputs.*\[\(6, 4\)\]; got \[\(1, 4\)\]"),
+    (lambda x: (torch.ones(x.shape[0], 3), x), r"shape \(6, 4\); got shape \(6, 3\)"),
+    (lambda x: (torch.ones(2 * x.shape[0], 4), x), r"shape \(6, 4\); got shape \(12, 4\)"),
+])
+def test_perturb_func_returning_wrong_shapes_raises_naming_expected_and_received(perturb,
+                                                                                   message):
+    model = torch.nn.Linear(4, 2)
+    inputs, attributions = torch.randn(3, 4), torch.randn(3, 4)
+    with pytest.raises(ValueError, match=message):
+        ours.infidelity(model, perturb, inputs, attributions, target=0, n_perturb_samples=2)

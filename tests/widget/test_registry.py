@@ -8,7 +8,7 @@ import inspect
 import pytest
 import torch
 
-from insight_widget import AttributionVisualizer, Batch, GeneralFeature
+from insight_widget import AttributionVisualizer, Batch, GeneralFeature, TextFeature
 from insight_widget.widget.registry import METHODS, Argument, find_method
 from insight_widget.widget.wire import decode_tensor
 
@@ -148,3 +148,34 @@ def test_guided_grad_cam_explains_the_picture_and_says_why_the_question_gets_not
         wire = vqa.attribute(example, 0, question_only).wire
     assert wire["error"] is None and wire["attribution"] == [None, None]
     assert "no attribution for Question" in wire["warning"]
+
+
+@pytest.fixture(scope="module", params=["bert", "gpt2"])
+def transformer_text(request):
+    """A ``transformers`` BERT / GPT-2 classifier on token ids with an attention mask."""
+    from ..attr.real_models import tiny_transformer, token_ids_and_mask
+
+    model = tiny_transformer(request.param)
+    ids, mask = token_ids_and_mask()
+    visualizer = AttributionVisualizer(
+        model, ["a", "b", "c"],
+        TextFeature("Text", baseline_transforms=None, input_transforms=None,
+                    visualization_transform=lambda x: [f"t{int(i)}" for i in x.reshape(-1)]),
+        [Batch(ids, torch.tensor([0, 2]), additional_args=mask)])
+    return visualizer, visualizer.fetch(1).examples[0]
+
+
+def test_every_method_offered_for_a_transformer_on_token_ids_runs(transformer_text):
+    viz, example = transformer_text
+    offered = {spec.name for spec in viz.methods}
+    # Token ids have no input gradient: the embedding-layer methods carry the gradient
+    # family, and the perturbation family works on the ids themselves.
+    assert {"Layer Integrated Gradients", "Lime", "Kernel Shap", "Feature Ablation"} <= offered
+    failures = {}
+    for spec in viz.methods:
+        wire = viz.attribute(example, 0, viz.make_settings(spec.name, small_arguments(spec))).wire
+        try:
+            check_result(wire)
+        except AssertionError as error:
+            failures[spec.name] = str(error)[:200]
+    assert failures == {}

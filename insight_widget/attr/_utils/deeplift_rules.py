@@ -313,15 +313,20 @@ def _needs_module_graph(state: _CallState) -> bool:
 def _replace_input_gradient(x: Tensor, y: Tensor, state: _CallState) -> None:
     """Captum-compatible mode: record the gradient at ``y``; replace the whole gradient of
     ``x`` with the rule applied to it."""
+    # The hooks live on autograd nodes, which Python's garbage collector cannot traverse: a
+    # closure holding ``y`` (whose graph holds these nodes) would form a cycle that is never
+    # freed. They therefore capture only plain data (the output's shape, dtype and device).
     recorded: Dict[str, Tensor] = {}
+    shape, dtype, device = y.shape, y.dtype, y.device
 
     def record(grad: Tensor) -> None:
         recorded["grad"] = grad
 
     def replace(grad_in: Tensor) -> Tensor:
-        grad_out = recorded.get("grad")
+        # pop: the recorded gradient is used once and not kept alive by the graph afterwards.
+        grad_out = recorded.pop("grad", None)
         if grad_out is None:  # the output did not reach the explained value
-            grad_out = torch.zeros_like(y)
+            grad_out = torch.zeros(shape, dtype=dtype, device=device)
         return state.combine(state.multiplied(grad_out), grad_in)
 
     y.register_hook(record)

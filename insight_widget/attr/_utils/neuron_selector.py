@@ -6,12 +6,15 @@ Captum's forms:
   ``(c, h, w)`` picks one neuron; with slices, e.g. ``(slice(0, 2), 1, slice(0, 2))``, the
   selected neurons are **summed** per example;
 * a callable receiving the layer's tensor (or tuple of tensors, for a multi-output layer) and
-  returning one value per example, shape (N,) (or a 0-d sum over the batch).
+  returning one value per example, shape (N,) or (N, 1, ...) (or a 0-d sum over the batch).
 
-An index selector must address every non-batch dimension unless it contains a slice (the
-result must be one value per example). The same selection applies to layer gradients
-(Neuron Conductance needs d output / d neuron), so a selector is applied through
-:meth:`NeuronSelector.select` to any tensors shaped like the layer's.
+An index selector must address every non-batch dimension unless it contains a slice or the
+dimensions it leaves hold one element (e.g. ``0`` on a layer of per-example shape (1, 1)): the
+result must be one value per example. (Captum sums any block left over; a multi-element
+block is refused here, since summing it is rarely what an index was meant to say.) The same
+selection applies to layer gradients (Neuron Conductance needs d output / d neuron), so a
+selector is applied through :meth:`NeuronSelector.select` to any tensors shaped like the
+layer's.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class NeuronSelector:
         self._check_range(layer, layer_name)
         selected = layer[(slice(None), *self.index)]
         if selected.dim() > 1:
-            if not self.sums:
+            if not self.sums and selected.shape[1:].numel() != 1:
                 raise ValueError(
                     f"`neuron_selector` {self.index} leaves a block of shape "
                     f"{tuple(selected.shape[1:])} of '{layer_name}' (per-example shape "
@@ -90,8 +93,11 @@ def _check_function_result(value: Any, layer: Tensor) -> Tensor:
     rows = layer.shape[0]
     if value.dim() == 0 or (value.dim() == 1 and value.shape[0] == rows):
         return value
+    if value.shape[0] == rows and value.numel() == rows:  # (N, 1, ...): one value per row
+        return value.reshape(rows)
     raise ValueError(
-        "a callable `neuron_selector` must return one value per example (shape (batch,) for "
+        "a callable `neuron_selector` must return one value per example (shape (batch,) or "
+        "(batch, 1) for "
         f"a layer tensor of shape (batch, ...)); got shape {tuple(value.shape)} from a layer "
         f"tensor of shape {tuple(layer.shape)}."
     )

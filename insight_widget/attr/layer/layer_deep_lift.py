@@ -75,7 +75,8 @@ def _through_ordinary_derivative(
                                      attribute_to_layer_input=True)
     values = tuple(t.detach().requires_grad_() for t in record.tensors)
     with torch.enable_grad():
-        outputs = layer(*values)
+        # Clones: an in-place layer (ReLU(inplace=True)) may not overwrite a leaf.
+        outputs = layer(*(v.clone() for v in values))
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
         grads = torch.autograd.grad(outputs, values, output_gradients.tensors,
                                     allow_unused=True)

@@ -16,7 +16,7 @@ from .._utils.layer_capture import (
 from .._utils.prepare import prepare_call
 from .._utils.validation import check_bool, check_module
 from ..base import InternalAttribution, LayerAttribution, TensorOrTupleOfTensors
-from ..lrp._propagation import propagate_relevance
+from ..lrp._propagation import check_user_rules, propagate_relevance
 from ..lrp.lrp import LRP, relevance_delta
 
 
@@ -36,6 +36,7 @@ class LayerLRP(LRP, LayerAttribution):
         InternalAttribution.__init__(
             self, check_module("model", model, "LRP registers hooks on its layers"), layer, None)
         layers_as_list(layer)
+        check_user_rules(model)
         self.model = model
 
     def attribute(

@@ -94,7 +94,7 @@ def assign_rules(model: nn.Module) -> List[RuleAssignment]:
         if isinstance(module, PASS_THROUGH_LAYERS):
             assignments.append(RuleAssignment(module, label, None))
             continue
-        rule = getattr(module, "rule", None)
+        rule = user_rule(module, label)
         if rule is None:
             factory = _default_rule(module)
             if factory is None:
@@ -106,13 +106,27 @@ def assign_rules(model: nn.Module) -> List[RuleAssignment]:
                     "this module if a rule is appropriate for it."
                 )
             rule = factory()
-        elif not isinstance(rule, PropagationRule):
-            raise TypeError(
-                f"`rule` of module '{label}' must be a PropagationRule (e.g. EpsilonRule()); "
-                f"got an object of type {type(rule).__name__}."
-            )
         assignments.append(RuleAssignment(module, label, rule))
     return assignments
+
+
+def user_rule(module: nn.Module, label: str) -> Optional[PropagationRule]:
+    """The rule a user assigned to ``module`` (``module.rule``), or None; ``TypeError`` when it
+    is not a :class:`PropagationRule`."""
+    rule = getattr(module, "rule", None)
+    if rule is not None and not isinstance(rule, PropagationRule):
+        raise TypeError(
+            f"`rule` of module '{label}' must be a PropagationRule (e.g. EpsilonRule()); "
+            f"got an object of type {type(rule).__name__}."
+        )
+    return rule
+
+
+def check_user_rules(model: nn.Module) -> None:
+    """Reject wrongly typed ``module.rule`` attributes when an LRP method is constructed (as
+    Captum does); unsupported layers are reported when the relevance pass assigns rules."""
+    for name, module in model.named_modules():
+        user_rule(module, name or type(module).__name__)
 
 
 def transforms_weights(rule: PropagationRule) -> bool:
@@ -222,7 +236,8 @@ class _RelevanceHooks:
         def hook(module: nn.Module, inputs: Tuple[Any, ...], output: Any) -> Any:
             self.calls[module] += 1
             if self.calls[module] > 1:
-                raise ValueError(
+                # RuntimeError, as Captum: the model is valid, LRP cannot follow a reused layer.
+                raise RuntimeError(
                     f"`model`: module '{entry.name}' runs more than once in one forward pass; "
                     "LRP needs a separate module instance for every use of a layer."
                 )

@@ -11,7 +11,7 @@ from .._utils.layer_capture import resolve_device_ids
 from .._utils.prepare import prepare_call
 from .._utils.validation import check_bool, check_module
 from ..base import GradientAttribution, TensorOrTupleOfTensors, summed_attributions
-from ._propagation import propagate_relevance
+from ._propagation import check_user_rules, propagate_relevance
 
 
 def relevance_delta(relevance: Tuple[Tensor, ...], output: Tensor) -> Tensor:
@@ -48,6 +48,7 @@ class LRP(GradientAttribution):
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__(check_module("model", model, "LRP registers hooks on its layers"))
+        check_user_rules(model)
         self.model = model
 
     @property

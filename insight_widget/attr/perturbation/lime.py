@@ -31,12 +31,13 @@ from .lime_base import (
 
 def _flat(inputs: Any) -> Tensor:
     parts = inputs if isinstance(inputs, tuple) else (inputs,)
-    return _as_real(torch.cat([p.reshape(-1) for p in parts]))
+    return _floating(torch.cat([p.reshape(-1) for p in parts]))
 
 
-def _as_real(values: Tensor) -> Tensor:
-    """Integer and bool values (token ids, flags) as floats: distances need real numbers."""
-    return values if values.is_floating_point() else values.to(torch.get_default_dtype())
+def _floating(values: Tensor) -> Tensor:
+    """Distances need floating point: token ids and other integer or bool inputs are compared
+    as float32 values (as Captum's kernel does); floating inputs keep their precision."""
+    return values if values.is_floating_point() else values.float()
 
 
 def get_exp_kernel_similarity_function(
@@ -247,8 +248,8 @@ class Lime(LimeBase):
                         interpretable: Tensor) -> Tensor:
         """The default exponential kernel, for all samples at once."""
         count = interpretable.shape[0]
-        original = _as_real(torch.cat([v.reshape(1, -1) for v in values], 1))
-        perturbed = _as_real(torch.cat([r.reshape(count, -1) for r in rows], 1))
+        original = _floating(torch.cat([v.reshape(1, -1) for v in values], 1))
+        perturbed = _floating(torch.cat([r.reshape(count, -1) for r in rows], 1))
         if self.similarity_func.distance_mode == "cosine":
             distance = 1 - F.cosine_similarity(original, perturbed, dim=1).double()
         else:
