@@ -120,13 +120,13 @@ def geometric_mean(values: Sequence[float]) -> float:
 def report(results: Iterable[Result]) -> str:
     """A table of cases plus per-family geometric means and worst ratios."""
     results = list(results)
-    lines = [f"{'case':58s} {'ours ms':>9s} {'captum ms':>10s} {'ratio':>7s} {'agree':>6s} "
-             f"{'max|diff|':>10s}"]
+    lines = [f"{'case':58s} {'ours ms':>9s} {'captum ms':>10s} {'ratio':>7s} {'target':>7s} "
+             f"{'agree':>6s} {'max|diff|':>10s}"]
     for r in results:
         lines.append(
             f"{r.case.name[:58]:58s} {1e3 * r.ours_seconds:9.2f} {1e3 * r.captum_seconds:10.2f} "
-            f"{r.ratio:7.3f} {'yes' if r.agreement.agree else 'NO':>6s} "
-            f"{r.agreement.max_abs_diff:10.2e}"
+            f"{r.ratio:7.3f} {'<=' + format(r.case.target_ratio, '.2f'):>7s} "
+            f"{'yes' if r.agreement.agree else 'NO':>6s} {r.agreement.max_abs_diff:10.2e}"
         )
     families: Dict[str, List[Result]] = {}
     for r in results:
