@@ -79,16 +79,19 @@ def allclose_agreement(ours: Any, theirs: Any, rtol: float = 1e-5, atol: float =
     return Agreement(agree, worst)
 
 
-def _time(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
+def _time(fn: Callable[[], Any], clock: Callable[[], float] = time.perf_counter) -> float:
+    start = clock()
     fn()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def measure(case: Case, min_rounds: int = 5, max_rounds: int = 30,
-            budget_seconds: float = 3.0) -> Result:
+            budget_seconds: float = 3.0, clock: Callable[[], float] = time.perf_counter
+            ) -> Result:
     """Warm up both sides, then alternate ours/captum until ``budget_seconds`` or
-    ``max_rounds`` (at least ``min_rounds``); medians of each side."""
+    ``max_rounds`` (at least ``min_rounds``); medians of each side. ``clock``: wall time by
+    default; ``time.process_time`` (CPU time) is steadier on a loaded machine with one
+    thread, where other processes' share of the cores would otherwise count."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ours_out = case.ours()
@@ -102,11 +105,11 @@ def measure(case: Case, min_rounds: int = 5, max_rounds: int = 30,
         while rounds < min_rounds or (rounds < max_rounds and spent < budget_seconds):
             # Alternate which side goes first so neither always runs on a warmer cache.
             if rounds % 2 == 0:
-                ours_times.append(_time(case.ours))
-                captum_times.append(_time(case.captum))
+                ours_times.append(_time(case.ours, clock))
+                captum_times.append(_time(case.captum, clock))
             else:
-                captum_times.append(_time(case.captum))
-                ours_times.append(_time(case.ours))
+                captum_times.append(_time(case.captum, clock))
+                ours_times.append(_time(case.ours, clock))
             spent += ours_times[-1] + captum_times[-1]
             rounds += 1
     return Result(case, statistics.median(ours_times), statistics.median(captum_times),

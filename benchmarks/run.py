@@ -33,6 +33,9 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--slow", action="store_true",
                         help="also the slow cases (transformers' ResNet-50 at 224x224), 3 rounds")
     parser.add_argument("--no-sections", action="store_true", help="skip extra sections")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time calls in process CPU time (steadier on a loaded machine; "
+                             "use with --threads 1)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -57,16 +60,18 @@ def main(argv: List[str] | None = None) -> int:
     results: List[Result] = []
     started = time.perf_counter()
     for case in all_cases:
+        clock = time.process_time if args.cpu_time else time.perf_counter
         if case.name in slow_names:  # seconds per call: a few rounds
-            result = measure(case, min_rounds=3, max_rounds=3)
+            result = measure(case, min_rounds=3, max_rounds=3, clock=clock)
         else:
             result = measure(case, min_rounds=3 if args.quick else 5,
                              max_rounds=8 if args.quick else 30,
-                             budget_seconds=1.0 if args.quick else 3.0)
+                             budget_seconds=1.0 if args.quick else 3.0, clock=clock)
         results.append(result)
         print(f"  {case.name}: ratio {result.ratio:.3f} agree {result.agreement.agree}",
               file=sys.stderr, flush=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{'CPU' if args.cpu_time else 'wall'} time, "
           f"{len(results)} cases in {time.perf_counter() - started:.0f} s\n")
     print(report(results))
     if not args.no_sections and not args.case:
