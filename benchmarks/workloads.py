@@ -52,6 +52,38 @@ def conv(batch: int = 8, size: int = 32) -> Workload:
 
 
 @cache
+def wide_conv(batch: int = 4, width: int = 32) -> Workload:
+    """The residual CNN with 32 channels: compute-bound on CPU (its convolutions, not Python
+    overhead, take the time; a 32-channel activation of one 32x32 image is 128 KiB)."""
+    return Workload(f"resnet32x32xN{batch}w{width}", seeded(ResidualConvNet, width=width),
+                    image_batch(batch), torch.arange(batch) % 10)
+
+
+class _Logits(nn.Module):
+    """A Hugging Face image classifier returning its logits tensor (what attribution needs)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=pixel_values).logits
+
+
+@cache
+def resnet50(batch: int = 4) -> Optional[Workload]:
+    """transformers' ResNet-50 (``ResNetConfig()`` defaults: 2 classes) with seeded random
+    weights, nothing downloaded, on 224x224 images; None when transformers is absent."""
+    try:
+        from transformers import ResNetConfig, ResNetForImageClassification
+    except ImportError:
+        return None
+    model = seeded(lambda: _Logits(ResNetForImageClassification(ResNetConfig())))
+    return Workload(f"hf-resnet50-224xN{batch}", model, image_batch(batch, size=224),
+                    torch.arange(batch) % 2)
+
+
+@cache
 def mlp(batch: int = 64) -> Workload:
     return Workload(f"mlpN{batch}", seeded(TabularMLP), tabular_batch(batch), 1)
 

@@ -1,5 +1,11 @@
 """Perturbation family: ours vs captum at the same arguments, at each library's defaults
-(per-pixel ablation and occlusion of a 3x32x32 conv net), and peak memory under the budget."""
+(per-pixel ablation and occlusion of a 3x32x32 conv net), on compute-bound CNNs (a 32-channel
+residual CNN here; transformers' ResNet-50 at 224x224 in :func:`slow_cases`), and peak memory
+under the budget.
+
+Case labels say which batching is compared: "defaults" leaves ``perturbations_per_eval`` at 1
+(Captum: one perturbed copy per forward pass; ours: the engine's batching, target <= 0.8x
+Captum's time); "ppe=k" passes the same value to both (the same passes, target <= 1.0x)."""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 import insight_widget.attr as ours_attr
 
 from ..harness import Agreement, Case, Section, allclose_agreement, run_memory_probe
-from ..workloads import conv, mlp, text
+from ..workloads import Workload, conv, mlp, resnet50, text, wide_conv
 from .gradient import pair
 
 FAMILY = "perturbation"
@@ -29,6 +35,14 @@ def patches(size: int = 32, patch: int = 4, channels: int = 3) -> torch.Tensor:
     grid = torch.arange(side * side).reshape(side, side)
     grid = grid.repeat_interleave(patch, 0).repeat_interleave(patch, 1)
     return (grid.unsqueeze(0) + side * side * torch.arange(channels).view(-1, 1, 1)).unsqueeze(0)
+
+
+def grid_mask(size: int, cells: int) -> torch.Tensor:
+    """Feature mask (1, 1, H, W): a ``cells`` x ``cells`` grid of square patches, each one group
+    across all channels (the mask broadcasts over them)."""
+    patch = size // cells
+    grid = torch.arange(cells * cells).reshape(cells, cells)
+    return grid.repeat_interleave(patch, 0).repeat_interleave(patch, 1).view(1, 1, size, size)
 
 
 def tokens(length: int = 12) -> torch.Tensor:
@@ -66,12 +80,61 @@ def cases() -> List[Case]:
         pair(FAMILY, "Lime", words, label="tokens", seed=0, feature_mask=tokens()),
         dataloader_case(),
     ]
+    result.extend(compute_bound_cases(wide_conv()))
     for workload, label, extra in ((few_rows, "50 samples", {}),
                                    (words, "tokens", {"feature_mask": tokens()})):
         case = pair(FAMILY, "KernelShap", workload, label=label, seed=0, n_samples=50, **extra)
         case.compare = kernel_shap_agreement
         result.append(case)
     return result
+
+
+def _targeted(case: Case, label: str) -> Case:
+    """``case`` with the target ratio its batching label promises (see the module docstring)."""
+    case.target_ratio = 0.8 if "defaults" in label else 1.0
+    return case
+
+
+def compute_bound_cases(image: Workload) -> List[Case]:
+    """Patch ablation, occlusion at three typical windows, Shapley sampling and permutation of
+    16 patches on a CNN whose convolutions take the time (not Python), at both batchings."""
+    side = image.inputs.shape[-1]
+    mask = grid_mask(side, 4)
+    calls = [
+        ("FeatureAblation", "16 patches, defaults", {"feature_mask": mask}),
+        ("FeatureAblation", "16 patches, ppe=4", {"feature_mask": mask,
+                                                  "perturbations_per_eval": 4}),
+        ("FeaturePermutation", "16 patches, defaults", {"feature_mask": mask, "seed": 0}),
+        ("ShapleyValueSampling", "16 patches, 2 samples, defaults",
+         {"feature_mask": mask, "n_samples": 2, "seed": 0}),
+    ]
+    for window, stride in ((side // 4, side // 8), (side // 2, side // 4), (side // 8, side // 8)):
+        shape = {"sliding_window_shapes": (3, window, window), "strides": (3, stride, stride)}
+        calls.append(("Occlusion", f"3x{window}x{window} stride {stride}, defaults", shape))
+    calls.append(("Occlusion", f"3x{side // 4}x{side // 4} stride {side // 8}, ppe=7",
+                  {"sliding_window_shapes": (3, side // 4, side // 4),
+                   "strides": (3, side // 8, side // 8), "perturbations_per_eval": 7}))
+    return [_targeted(pair(FAMILY, algorithm, image, label=label, **kwargs), label)
+            for algorithm, label, kwargs in calls]
+
+
+def slow_cases() -> List[Case]:
+    """transformers' ResNet-50 at 224x224 (a forward on 4 images takes about a second on two
+    cores): quadrant ablation at both batchings and a 3x3 occlusion; none without
+    transformers."""
+    image = resnet50()
+    if image is None:
+        return []
+    mask = grid_mask(224, 2)
+    calls = [
+        ("FeatureAblation", "4 quadrants, defaults", {"feature_mask": mask}),
+        ("FeatureAblation", "4 quadrants, ppe=2", {"feature_mask": mask,
+                                                   "perturbations_per_eval": 2}),
+        ("Occlusion", "3x112x112 stride 56, defaults",
+         {"sliding_window_shapes": (3, 112, 112), "strides": (3, 56, 56)}),
+    ]
+    return [_targeted(pair(FAMILY, algorithm, image, label=label, **kwargs), label)
+            for algorithm, label, kwargs in calls]
 
 
 def _once(fn: Callable[[], Any]) -> float:

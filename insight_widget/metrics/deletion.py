@@ -44,8 +44,8 @@ def deletion(
         substrate: replacement values: "zeros", "blur", a number, tensor(s) or a callable.
         softmax: score probabilities (softmax over dim 1) rather than raw outputs; None = when
             the output holds class scores (RISE scores the softmax probability).
-        max_examples_per_batch: rows per forward pass; None = as many as the memory budget
-            allows.
+        max_examples_per_batch: rows per forward pass; None = sized by the perturbation
+            engine within the memory budget.
 
     Returns:
         :class:`CurveResult` with ``curve`` (N, n_steps + 1), ``fractions`` (n_steps + 1,) and

@@ -223,3 +223,44 @@ class ChunkPlanner:
         with SavedBytesMeter(rows) as meter:
             yield
         self._measured_row_bytes = max(1, meter.bytes // max(1, rows))
+
+
+class CopiesSearch:
+    """Grows the perturbed copies per forward pass while measured throughput improves.
+
+    Stacking copies into one call amortises the per-call cost (Python, dispatch, kernel
+    set-up), which dominates small models; on compute-bound models a larger call can be
+    slower *per row* once its activations leave the CPU caches (a 32-channel residual CNN on
+    3x32x32 images, one thread: 2.0 ms/row at 4 rows, 2.8 at 8), while a ResNet-50's
+    weight-heavy last stages prefer more rows. Sizes cannot tell which holds, so the engine
+    measures on the chunks it evaluates anyway (no extra work): starting from ``start``
+    copies it doubles the size while the time per copy falls by at least ``IMPROVEMENT``,
+    then keeps the fastest size seen. Never above ``limit`` (the memory budget's bound).
+
+    Usage: ``size`` is the next chunk's copies; call :meth:`record` with the copies and
+    seconds of each evaluated chunk.
+    """
+
+    # Doubling must buy at least this fraction of time per copy: smaller gains are within
+    # the noise of one measurement and not worth the larger working set.
+    IMPROVEMENT = 0.1
+
+    def __init__(self, start: int, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.size = max(1, min(start, self.limit))
+        self.searching = self.size < self.limit
+        self._best: Optional[Tuple[int, float]] = None  # (copies, seconds per copy)
+
+    def record(self, copies: int, seconds: float) -> int:
+        """Account one evaluated chunk; returns the copies for the next one."""
+        if not self.searching or copies != self.size:
+            return self.size  # a truncated last chunk says nothing about this size
+        per_copy = seconds / copies
+        if self._best is None or per_copy <= self._best[1] * (1 - self.IMPROVEMENT):
+            self._best = (copies, per_copy)
+            self.size = min(self.limit, 2 * copies)
+            self.searching = self.size > copies
+        else:
+            self.size = self._best[0]
+            self.searching = False
+        return self.size

@@ -32,10 +32,12 @@ Batching (deliberate difference from Captum; it changes batching, never results)
 -------------------------------------------------------------------------------
 ``perturbations_per_eval > 1`` keeps Captum's meaning: at most that many copies per call
 (fewer only when the memory budget does not hold them). Left at its default 1, it packs
-as many copies per call as the memory budget (``batching.get_memory_budget``) allows, and
-no more than keeps a call's live rows near ``CALL_BYTES_TARGET`` (16 MiB; larger batches run
-slower per row on CPU), sized from the largest per-row activation measured with
-:class:`ActivationMeter` on the unperturbed forward it runs anyway. It falls back to one
+copies per call within the memory budget (``batching.get_memory_budget``): it starts with
+as many as keep the largest activation of a call within ``CACHE_BYTES_TARGET`` (sized from
+the activations measured with :class:`ActivationMeter` on the unperturbed forward it runs
+anyway) and doubles them while the measured time per copy keeps falling
+(:class:`CopiesSearch`): small models gain from stacking, compute-bound ones run fastest
+per row in cache-sized calls. It falls back to one
 copy per call when the output is aggregated, when stacking could change results (a module
 in training mode that mixes rows or draws random numbers, or a plain function whose rows we
 cannot vouch for), or when a stacked call turns out not to grow with the batch (those
@@ -56,13 +58,20 @@ Functions
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from .batching import ActivationMeter, ChunkPlanner, get_memory_budget, row_bytes
+from .batching import (
+    ActivationMeter,
+    ChunkPlanner,
+    CopiesSearch,
+    get_memory_budget,
+    row_bytes,
+)
 from .feature_mask import FeatureMasks, spread_to_elements
 from .forward import PendingOutput, module_of, run_forward
 from .inputs import expand_additional_forward_args
@@ -88,10 +97,16 @@ _BATCH_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._Dropout
 # 7.6 MiB used by one copy per pass; benchmarks/cases/perturbation.py, peak memory section).
 _ACTIVATION_FACTOR = 4
 _PERTURBED_ROW_FACTOR = 2
-# Default calls are also kept near this many bytes of live rows: on CPU a forward's cost per
-# row grows with the batch once its activations leave the caches (measured on the 3x32x32
-# conv net with one thread: 0.77 ms/row at 128 rows, 1.09 at 512, 1.79 at 2048, 2.13 at 6144).
-CALL_BYTES_TARGET = 16 << 20
+# Default calls start with as many copies as keep a call's largest activation within this
+# many bytes (about half a core's L2 cache on current x86 CPUs): on CPU a forward's cost per
+# row grows with the batch once its activations leave the caches (a 32-channel residual CNN
+# on 3x32x32 images, one thread: 1.5 ms/row at 1 row, 2.0 at 4, 2.8 at 8 and 5.0 at 256).
+# :class:`CopiesSearch` then grows the calls while that measurably pays (small models).
+CACHE_BYTES_TARGET = 512 << 10
+# The clock the search measures chunks with: CPU time of the process, so the time other
+# processes take from a loaded machine does not count as a cost of the chunk size (cache
+# misses and spilled activations do). Tests replace it with a deterministic one.
+clock: Callable[[], float] = time.process_time
 
 
 def input_evaluator(
@@ -133,7 +148,8 @@ class EvaluationPlan:
 
     ``output``: the unperturbed targeted output (detached). ``num_examples``: N.
     ``copies``: perturbed copies per call. ``auto``: chosen by the engine (may fall back).
-    ``per_example``: the output has dim 0 = N (it grows with the batch).
+    ``per_example``: the output has dim 0 = N (it grows with the batch). ``search``: adjusts
+    ``copies`` from measured chunk times while ``auto`` (None: fixed).
     """
 
     output: Tensor
@@ -141,6 +157,7 @@ class EvaluationPlan:
     copies: int
     auto: bool
     per_example: bool
+    search: Optional[CopiesSearch] = None
 
     @property
     def n_out(self) -> int:
@@ -182,11 +199,13 @@ def plan_evaluation(
             )
         # Captum's meaning: at most ppe copies per call; the memory budget can lower it.
         return EvaluationPlan(output, n, min(ppe, within_budget), auto=False, per_example=True)
-    copies = 1
-    if per_example and safe and n_perturbations > 1:
-        cache_friendly = max(1, CALL_BYTES_TARGET // max(1, per_row * n))
-        copies = min(n_perturbations, within_budget, cache_friendly)
-    return EvaluationPlan(output, n, copies, auto=True, per_example=per_example)
+    if not (per_example and safe and n_perturbations > 1):
+        return EvaluationPlan(output, n, 1, auto=True, per_example=per_example)
+    largest = max(meter.largest_row_bytes, row_bytes(values))
+    cache_sized = max(1, CACHE_BYTES_TARGET // max(1, largest * n))
+    search = CopiesSearch(start=cache_sized, limit=min(n_perturbations, within_budget))
+    return EvaluationPlan(output, n, search.size, auto=True, per_example=per_example,
+                          search=search)
 
 
 def _per_copy(output: Tensor, copies: int, plan: EvaluationPlan) -> Optional[Tensor]:
@@ -227,15 +246,17 @@ def evaluate_perturbations(
                            argument="perturbations_per_eval")
     pending: list = []
     for start, stop in planner:
+        copies = stop - start
+        began = clock()
         rows = build(start, stop)
         with torch.no_grad():
-            output = evaluate(rows, stop - start)
+            output = evaluate(rows, copies)
         if isinstance(output, PendingOutput):
             # attribute_future: start every evaluation before waiting for any of them, so the
             # model works on all chunks at once; their outputs are consumed in order below.
             pending.append((start, stop, rows, output))
         else:
-            _consume_chunk(evaluate, plan, planner, start, stop, rows, output, consume)
+            _consume_chunk(evaluate, plan, planner, start, stop, rows, output, consume, began)
             report_progress(progress_offset + stop, total)
         del rows
     for start, stop, rows, future in pending:
@@ -245,13 +266,18 @@ def evaluate_perturbations(
 
 def _consume_chunk(evaluate: RowEvaluator, plan: EvaluationPlan, planner: ChunkPlanner,
                    start: int, stop: int, rows: Tuple[Tensor, ...], output: Tensor,
-                   consume: ConsumeOutputs) -> None:
+                   consume: ConsumeOutputs, began: Optional[float] = None) -> None:
     """Split a chunk's output into copies and pass it to ``consume`` (re-evaluating copies
-    one by one when a stacked call did not grow with the batch)."""
+    one by one when a stacked call did not grow with the batch). ``began`` is the clock at
+    the chunk's start, for the search that sizes the default passes (None: not timed)."""
     n = plan.num_examples
     copies = stop - start
     with torch.no_grad():
         outputs = _per_copy(output, copies, plan)
+        if (outputs is not None and began is not None and plan.auto
+                and plan.search is not None):
+            plan.copies = plan.search.record(copies, clock() - began)
+            planner.chunk_items = plan.copies
         if outputs is None:
             if not plan.auto:
                 raise ValueError(
@@ -261,6 +287,7 @@ def _consume_chunk(evaluate: RowEvaluator, plan: EvaluationPlan, planner: ChunkP
                 )
             # The model aggregates the batch after all: one copy per call from now on.
             plan.copies = 1
+            plan.search = None
             planner.chunk_items = 1
             outputs = torch.cat([
                 _per_copy(_resolved(evaluate(tuple(r[k * n:(k + 1) * n] for r in rows), 1)),

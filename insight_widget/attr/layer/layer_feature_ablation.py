@@ -24,8 +24,9 @@ class LayerFeatureAblation(LayerAttribution, PerturbationAttribution):
     .. math:: a_j = F(x) - F(x \mid y_g \leftarrow y'_g),\quad g \ni j.
 
     Batching follows the shared perturbation engine (results never depend on it): with
-    ``perturbations_per_eval`` left at 1 as many ablated copies as the memory budget allows
-    share one forward pass; a value > 1 means exactly that many. Runs under no_grad.
+    ``perturbations_per_eval`` left at 1 several ablated copies share one forward pass (as many
+    as run fastest per copy within the memory budget); a value > 1 means exactly that many.
+    Runs under no_grad.
 
     Args:
         forward_func: the model or any callable running it.

@@ -22,8 +22,9 @@ class FeatureAblation(PerturbationAttribution):
     ``feature_mask`` (default: every scalar alone); the same id in several inputs is one group.
 
     Batching differs from Captum on purpose (results do not): with ``perturbations_per_eval``
-    left at 1, as many ablated copies as the memory budget allows share one forward pass
-    (one per pass when the model aggregates the batch or stacking could change results); a
+    left at 1, several ablated copies share one forward pass, as many as run fastest per copy
+    within the memory budget (one per pass when the model aggregates the batch or stacking
+    could change results); a
     value > 1 means exactly that many copies per pass, as in Captum. Runs under no_grad.
 
     Args:
@@ -52,8 +53,8 @@ class FeatureAblation(PerturbationAttribution):
             additional_forward_args: extra model arguments (tensors repeated per copy).
             feature_mask: integer tensor (or tuple, one per input) grouping elements; first
                 dimension 1 (all examples) or N (per example); broadcastable to the input.
-            perturbations_per_eval: copies per forward pass; 1 = as many as the memory budget
-                allows (see the class docstring).
+            perturbations_per_eval: copies per forward pass; 1 = sized by the engine within
+                the memory budget (see the class docstring).
             show_progress: show a tqdm progress bar (Captum's title and format).
 
         Returns:
