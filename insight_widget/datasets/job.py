@@ -26,7 +26,7 @@ from .compute import (
     check_target,
     method_forward,
 )
-from .sources import SourceBatch, iterate_batches
+from .sources import SourceBatch, is_ray_dataset, iterate_batches
 from .store import AttributionStore, StoreWriter, describe_setting, model_fingerprint
 from .summary import DatasetSummary
 
@@ -40,11 +40,6 @@ def method_name(method: Any) -> str:
     if inner is not None:
         return f"{type(method).__name__}({type(inner).__name__})"
     return type(method).__name__
-
-
-def _is_ray_dataset(data: Any) -> bool:
-    module = type(data).__module__ or ""
-    return module.startswith("ray.data") and hasattr(data, "map_batches")
 
 
 def attribute_dataset(
@@ -129,7 +124,7 @@ def attribute_dataset(
             raise TypeError(f"`classes` must be a sequence of class names (str); got "
                             f"{describe(classes)}.")
         classes = list(classes)
-    if _is_ray_dataset(data) and engine != "ray":
+    if is_ray_dataset(data) and engine != "ray":
         raise ValueError("`data` is a Ray Dataset; pass engine='ray' to attribute it.")
     target = check_target(method, target)
     forward = method_forward(method)
@@ -160,7 +155,7 @@ def attribute_dataset(
         from .ray_engine import ray_results
 
         stream = ray_results(method, settings, data, batch_size=batch_size, done=done,
-                             on_error=on_error, num_workers=num_workers, num_gpus=num_gpus,
+                             num_workers=num_workers, num_gpus=num_gpus,
                              address=address)
     else:
         stream = _local_results(attributor, data, batch_size, done, on_error)
@@ -171,7 +166,7 @@ def attribute_dataset(
             if error is not None:
                 if on_error == "raise" or isinstance(error, ShapeChangeError):
                     if writer is not None:
-                        writer.flush(summary)
+                        writer.flush(summary, wait=True)
                     kept = "; finished shards are kept (rerun with resume=True)" \
                         if writer is not None else ""
                     if isinstance(error, ShapeChangeError):
@@ -195,6 +190,8 @@ def attribute_dataset(
             bar.update(result.size)
     finally:
         bar.close()
+        if writer is not None:
+            writer.wait()  # a shard in flight is committed even when the job stops
     if writer is None:
         summary.skipped = skipped
         return summary
@@ -221,7 +218,7 @@ class _ClassMemoryGuard:
         needed = (len(summary._classes) + 1) * features * 80
         if needed > get_memory_budget():
             if writer is not None:
-                writer.flush(summary)
+                writer.flush(summary, wait=True)
             raise ValueError(
                 f"per-class summaries of {len(summary._classes)} classes x {features} features "
                 f"need {needed / 2**20:.0f} MiB, over the memory budget "

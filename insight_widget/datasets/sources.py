@@ -89,6 +89,11 @@ def _as_tensor(value: Any, what: str, index: int) -> Tensor:
     raise TypeError(f"`data` batch {index}: {what} must be a tensor; got {describe(value)}.")
 
 
+def is_ray_dataset(data: Any) -> bool:
+    """True for a Ray Data ``Dataset`` (checked without importing Ray)."""
+    return (type(data).__module__ or "").startswith("ray.data") and hasattr(data, "map_batches")
+
+
 def iterate_batches(data: Any, batch_size: Optional[int]) -> Iterator[SourceBatch]:
     """The batches of ``data``, split to at most ``batch_size`` examples, numbered in order."""
     if isinstance(data, torch.utils.data.Dataset) and not isinstance(

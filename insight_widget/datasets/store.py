@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
@@ -162,6 +163,8 @@ class StoreWriter:
         self._buffer: List[BatchResult] = []
         self._buffered = 0
         self._pending_skips: List[Dict[str, Any]] = []
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._in_flight: Optional[Future] = None
         manifest_path = os.path.join(self.path, MANIFEST)
         existing = os.path.isdir(self.path) and os.listdir(self.path)
         if existing and not (resume or overwrite):
@@ -242,33 +245,59 @@ class StoreWriter:
         self._pending_skips.append({"ids": [int(i) for i in ids], "batch": where,
                                     "error": f"{type(error).__name__}: {error}"[:500]})
 
-    def flush(self, summary: DatasetSummary) -> None:
-        """Commit the buffered results (if any) and pending skips with ``summary``."""
-        if not self._buffer and not self._pending_skips:
-            return
+    def flush(self, summary: DatasetSummary, wait: bool = False) -> None:
+        """Commit the buffered results (if any) and pending skips with ``summary``.
+
+        The shard is written by a background thread (pyarrow releases the GIL), overlapping
+        the next batches' computation; at most one shard is in flight, so memory stays at two
+        shards. ``wait=True`` returns only once everything is committed."""
+        if self._buffer or self._pending_skips:
+            result = BatchResult.concat(self._buffer) if self._buffer else None
+            job = (result, summary.to_bytes(), self._pending_skips)
+            self._buffer, self._buffered, self._pending_skips = [], 0, []
+            self.wait()
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+            self._in_flight = self._executor.submit(self._commit_shard, *job)
+        if wait:
+            self.wait()
+
+    def wait(self) -> None:
+        """Block until the shard in flight is committed (re-raising its error)."""
+        future, self._in_flight = self._in_flight, None
+        if future is not None:
+            future.result()
+
+    def _commit_shard(self, result: Optional[BatchResult], summary: bytes,
+                      skips: List[Dict[str, Any]]) -> None:
         pa = require_pyarrow()
-        if self._buffer:
-            result = BatchResult.concat(self._buffer)
+        if result is not None:
             number = len(self.manifest["shards"])
             name = os.path.join(SHARDS, f"part-{number:05d}.parquet")
             temporary = os.path.join(self.path, f"{name}.tmp-{os.getpid()}")
-            pa.parquet.write_table(to_table(result, self.float16), temporary)
+            table = to_table(result, self.float16)
+            # float maps barely compress: spend no time on them, compress the small columns
+            codecs = {column: "none" if column.startswith("attribution") else "snappy"
+                      for column in table.column_names}
+            pa.parquet.write_table(table, temporary, compression=codecs)
             os.replace(temporary, os.path.join(self.path, name))
             self.manifest["shards"].append({"file": name, "rows": result.size,
                                             "first_id": int(result.ids.min()),
                                             "last_id": int(result.ids.max())})
-        self.manifest["skipped"].extend(self._pending_skips)
+        self.manifest["skipped"].extend(skips)
         previous = self.manifest["summary"]
         name = f"summary-{len(self.manifest['shards']):05d}-{len(self.manifest['skipped'])}.npz"
-        _atomic_write(os.path.join(self.path, name), summary.to_bytes())
+        _atomic_write(os.path.join(self.path, name), summary)
         self.manifest["summary"] = name
         self._commit()
         if previous is not None and previous != name:
             os.remove(os.path.join(self.path, previous))
-        self._buffer, self._buffered, self._pending_skips = [], 0, []
 
     def finish(self, summary: DatasetSummary) -> None:
-        self.flush(summary)
+        self.flush(summary, wait=True)
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
         if self.manifest["summary"] is None:  # an empty dataset still gets its summary
             name = "summary-00000-0.npz"
             _atomic_write(os.path.join(self.path, name), summary.to_bytes())

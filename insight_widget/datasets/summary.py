@@ -42,9 +42,9 @@ class Moments:
     def of(cls, samples: Tensor) -> Moments:
         """The moments of ``samples`` (n, *shape), n >= 1, one sample per row."""
         samples = samples.detach().to(torch.float64)
-        mean = samples.mean(dim=0)
-        return cls(samples.shape[0], mean, ((samples - mean) ** 2).sum(dim=0),
-                   samples.amin(dim=0), samples.amax(dim=0))
+        variance, mean = torch.var_mean(samples, dim=0, correction=0)
+        minimum, maximum = torch.aminmax(samples, dim=0)
+        return cls(samples.shape[0], mean, variance * samples.shape[0], minimum, maximum)
 
     def merge(self, other: Moments) -> Moments:
         """The moments of both streams together (exact; see the module docstring)."""
@@ -137,15 +137,20 @@ class DatasetSummary:
         if attributions[0].shape[0] == 0:
             return
         self.is_tuple = is_tuple
-        self._overall = _merge_lists(self._overall,
-                                     [FeatureSummary.of(a) for a in attributions])
         if classes is None:
+            self._overall = _merge_lists(self._overall,
+                                         [FeatureSummary.of(a) for a in attributions])
             return
+        # one pass per class; the batch's overall moments are the merge of its classes'
         classes = classes.reshape(-1)
+        batch: Optional[List[FeatureSummary]] = None
         for value in torch.unique(classes).tolist():
             rows = (classes == value).nonzero().reshape(-1)
-            part = [FeatureSummary.of(a.index_select(0, rows)) for a in attributions]
+            part = [FeatureSummary.of(a if rows.numel() == a.shape[0] else a.index_select(0, rows))
+                    for a in attributions]
             self._classes[value] = _merge_lists(self._classes.get(value), part)
+            batch = _merge_lists(batch, part)
+        self._overall = _merge_lists(self._overall, batch)
 
     def merge(self, other: DatasetSummary) -> DatasetSummary:
         """A new summary of both parts."""
