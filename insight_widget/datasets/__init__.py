@@ -10,9 +10,10 @@
 ``docs/dataset.md``.
 """
 
+from .evaluate import evaluate_store, mean_metrics
 from .job import attribute_dataset
 from .store import AttributionStore
 from .summary import DatasetSummary, FeatureSummary, Moments
 
 __all__ = ["AttributionStore", "DatasetSummary", "FeatureSummary", "Moments",
-           "attribute_dataset"]
+           "attribute_dataset", "evaluate_store", "mean_metrics"]
