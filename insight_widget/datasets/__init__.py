@@ -10,10 +10,11 @@
 ``docs/dataset.md``.
 """
 
+from .browse import StoreBrowser, plot_class_summaries
 from .evaluate import evaluate_store, mean_metrics
 from .job import attribute_dataset
 from .store import AttributionStore
 from .summary import DatasetSummary, FeatureSummary, Moments
 
-__all__ = ["AttributionStore", "DatasetSummary", "FeatureSummary", "Moments",
-           "attribute_dataset", "evaluate_store", "mean_metrics"]
+__all__ = ["AttributionStore", "DatasetSummary", "FeatureSummary", "Moments", "StoreBrowser",
+           "attribute_dataset", "evaluate_store", "mean_metrics", "plot_class_summaries"]

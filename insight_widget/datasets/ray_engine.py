@@ -23,7 +23,7 @@ Two kinds of data:
 from __future__ import annotations
 
 import pickle
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -153,14 +153,23 @@ def ray_results(method: Any, settings: Dict[str, Any], data: Any, *, batch_size:
     seen: set = set()
     for block in mapped.iter_batches(batch_size=None, batch_format="numpy"):
         for blob in block[RESULT]:
-            status, where, ids, value = pickle.loads(blob)
-            fresh = _unseen(ids, seen)
-            if fresh is None:
-                continue  # a retried batch already delivered
-            if status == "error":
-                yield where, ids, None, value
-            else:
-                yield where, ids, value if fresh is True else value.select(fresh), None
+            delivered = deliver(blob, seen)
+            if delivered is not None:
+                yield delivered
+
+
+def deliver(blob: bytes, seen: set) -> Optional[Tuple[str, torch.Tensor, Any, Any]]:
+    """(where, ids, result, error) of a worker's reply, without the ids in ``seen`` (a batch
+    retried after its worker died may arrive twice); None when nothing is new."""
+    status, where, ids, value = pickle.loads(blob)
+    fresh = _unseen(ids, seen)
+    if fresh is None:
+        return None
+    if status == "error":
+        return where, ids, None, value
+    if fresh is True:
+        return where, ids, value, None
+    return where, ids.index_select(0, fresh), value.select(fresh), None
 
 
 def _unseen(ids: torch.Tensor, seen: set) -> Any:
