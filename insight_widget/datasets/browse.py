@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..attr._utils.validation import check_int, describe
+from ..attr.core import check_int, describe
 from .store import AttributionStore
 
 #: per-example statistics of a map (attribution tensor of one example -> a number)

@@ -16,9 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ..attr._utils.forward import as_output_tensor
-from ..attr._utils.inputs import format_additional_forward_args, forward_arguments
-from ..attr._utils.validation import describe
+from ..attr.core import describe, format_additional_forward_args, run_forward
 from .sources import SourceBatch
 
 TargetSpec = Union[None, int, str, Callable[..., Any]]
@@ -140,7 +138,7 @@ class BatchAttributor:
     def _predict(self, batch: SourceBatch) -> Tuple[Optional[Tensor], Optional[Tensor]]:
         extra = format_additional_forward_args(batch.additional_forward_args)
         with torch.no_grad():
-            output = as_output_tensor(self.forward_func(*forward_arguments(batch.inputs, extra)))
+            output = run_forward(self.forward_func, batch.inputs, None, extra)
         if output.dim() == 2 and output.shape[1] > 1:
             scores = (self.score_func(output) if self.score_func is not None
                       else torch.softmax(output.float(), dim=1))

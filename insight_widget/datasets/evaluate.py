@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..attr._utils.validation import check_choice, describe
+from ..attr.core import check_choice, describe
 from ..metrics import deletion, infidelity, insertion, sensitivity_max
 from .compute import method_forward
 from .sources import iterate_batches

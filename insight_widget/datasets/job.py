@@ -17,8 +17,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..attr._utils.batching import get_memory_budget
-from ..attr._utils.validation import check_bool, check_choice, check_optional_int, describe
+from ..attr.core import (
+    check_bool,
+    check_choice,
+    check_optional_int,
+    describe,
+    get_memory_budget,
+)
 from .compute import (
     DEFAULT_TARGET_SENTINEL,
     BatchAttributor,

@@ -28,7 +28,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ..attr._utils.forward import module_of
+from ..attr.core import module_of
 from .compute import BatchAttributor, method_forward
 from .sources import SourceBatch, is_ray_dataset, iterate_batches
 from .store import SCALE_EXTRA

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..attr._utils.validation import describe
+from ..attr.core import describe
 from ..widget.batch import Batch
 
 

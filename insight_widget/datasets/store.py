@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..attr._utils.forward import module_of
+from ..attr.core import module_of
 from .compute import BatchResult
 from .summary import DatasetSummary
 
