@@ -146,6 +146,7 @@ def attribute_dataset(
             "target": describe_setting(target if target is not None else None),
             "attribute_args": describe_setting(attribute_args),
             "summary_by": summary_by,
+            "float16": float16,
         }
         writer = StoreWriter(output, header, resume=resume, overwrite=overwrite,
                              shard_bytes=shard_bytes, float16=float16)

@@ -170,6 +170,10 @@ class StoreWriter:
         if existing and not (resume or overwrite):
             raise ValueError(f"`output` {self.path!r} is not empty; pass resume=True to continue "
                              "the job written there, or overwrite=True to replace it.")
+        if existing and resume and not os.path.exists(manifest_path):
+            raise ValueError(f"`output` {self.path!r} holds files that are not an attribution "
+                             "store; resume=True continues a store. Choose an empty or new "
+                             "directory.")
         if existing and overwrite:
             if not os.path.exists(manifest_path):
                 raise ValueError(f"`output` {self.path!r} holds files that are not an "
@@ -190,7 +194,7 @@ class StoreWriter:
             self._remove_uncommitted()
         else:
             self.manifest = {"format": FORMAT, **header, "shards": [], "skipped": [],
-                             "summary": None, "complete": False, "float16": float16}
+                             "summary": None, "complete": False}
             self._commit()
 
     # -- resuming ---------------------------------------------------------------------------

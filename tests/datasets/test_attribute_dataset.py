@@ -245,6 +245,9 @@ def test_outputs_that_cannot_be_used(model, images, tmp_path):
     with pytest.raises(ValueError, match="not an attribution store"):
         attribute_dataset(Saliency(model), loader(x, y), output=tmp_path / "busy",
                           overwrite=True, progress=False)
+    with pytest.raises(ValueError, match="not an attribution store"):
+        attribute_dataset(Saliency(model), loader(x, y), output=tmp_path / "busy",
+                          resume=True, progress=False)
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match=r"`output`.*not a writable directory"):
@@ -272,6 +275,9 @@ def test_a_store_opened_with_another_model_or_class_list_is_refused(model, image
     with pytest.raises(ValueError, match="different model"):
         attribute_dataset(Saliency(other), loader(x, y), output=path, classes=CLASSES,
                           resume=True, progress=False)
+    with pytest.raises(ValueError, match="different float16"):
+        attribute_dataset(Saliency(model), loader(x, y), output=path, classes=CLASSES,
+                          resume=True, progress=False, float16=True)
     with pytest.raises(ValueError, match="different attribute args"):
         attribute_dataset(Saliency(model), loader(x, y), output=path, classes=CLASSES,
                           resume=True, progress=False, abs=False)
