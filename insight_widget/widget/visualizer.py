@@ -201,6 +201,27 @@ class AttributionVisualizer(InsightsMethods):
                                  f"got {target}.")
         return self._runner.run(example, model_index, settings, target, progress)
 
+    # -- attributions computed elsewhere (widget/stored.py) -----------------------------------
+    @classmethod
+    def from_store(cls, path: str, models: Any, classes: Sequence[str], features: Any,
+                   dataset: Iterable[Batch], **kwargs: Any) -> AttributionVisualizer:
+        """Show the maps of an attribution store (``insight_widget.datasets``) for the examples
+        of ``dataset`` (the data it was written from); other methods/targets run live."""
+        from .stored import from_store
+
+        return from_store(path, models, classes, features, dataset, **kwargs)
+
+    @classmethod
+    def from_attributions(cls, attributions: Mapping[int, Any], method: str, models: Any,
+                          classes: Sequence[str], features: Any, dataset: Iterable[Batch],
+                          **kwargs: Any) -> AttributionVisualizer:
+        """Show attributions computed elsewhere (``{position: tensor}``, made with the engine
+        class ``method``) for the examples of ``dataset``; other methods/targets run live."""
+        from .stored import from_attributions
+
+        return from_attributions(attributions, method, models, classes, features, dataset,
+                                 **kwargs)
+
     # -- the UI ------------------------------------------------------------------------------------
     def spec(self) -> Dict[str, Any]:
         """Everything the front end needs to build its controls (JSON)."""

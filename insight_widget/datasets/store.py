@@ -1,0 +1,435 @@
+"""The attribution store: Parquet shards plus a manifest, written atomically, read lazily.
+
+Layout of a store directory::
+
+    manifest.json          what was computed (method, model fingerprint, classes, settings),
+                           the committed shards, skipped examples, whether the job finished
+    summary-NNNNN.npz      the DatasetSummary of exactly the committed shards
+    shards/part-NNNNN.parquet
+        id (int64), label, prediction, target (int64, null when unknown), score (float32),
+        attribution (or attribution_0, attribution_1, ... for several inputs/layer outputs):
+        pyarrow FixedShapeTensorType of float32 or float16, one tensor per example,
+        delta (float32, methods with a convergence delta)
+
+A shard is written to a temporary file and renamed; then the summary; then the manifest is
+replaced (``os.replace``, atomic on POSIX), which is the commit. A crash leaves at most an
+uncommitted shard file, which a resumed job deletes, so every example is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..attr.core import module_of
+from .compute import BatchResult
+from .summary import DatasetSummary
+
+FORMAT = "insight_widget.datasets/1"
+MANIFEST = "manifest.json"
+SHARDS = "shards"
+SCALE_EXTRA = "pip install 'insight-widget[scale]'"
+
+
+def require_pyarrow():
+    """pyarrow (and its parquet module), or an ImportError naming the extra to install."""
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise ImportError(f"attribution stores are Parquet files written with pyarrow, which is "
+                          f"not installed: {SCALE_EXTRA} (or pip install pyarrow).") from None
+    return pyarrow
+
+
+# -- identity of what was computed ---------------------------------------------------------------
+def model_fingerprint(forward_func: Any) -> Dict[str, str]:
+    """Class name and a hash of the parameters and buffers of the model behind
+    ``forward_func`` (just the callable's qualified name for plain functions)."""
+    model = module_of(forward_func)
+    if model is None:
+        name = getattr(forward_func, "__qualname__", type(forward_func).__name__)
+        return {"class": name, "fingerprint": ""}
+    digest = hashlib.blake2b(digest_size=16)
+    for key, value in model.state_dict().items():
+        digest.update(key.encode())
+        tensor = value.detach().to("cpu").contiguous()
+        digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return {"class": type(model).__name__, "fingerprint": digest.hexdigest()}
+
+
+def describe_setting(value: Any) -> Any:
+    """A JSON-able description of an attribute() argument (tensors by shape and hash)."""
+    if isinstance(value, Tensor):
+        data = value.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy()
+        return {"tensor": list(value.shape), "dtype": str(value.dtype),
+                "hash": hashlib.blake2b(data.tobytes(), digest_size=8).hexdigest()}
+    if isinstance(value, (tuple, list)):
+        return [describe_setting(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): describe_setting(v) for k, v in sorted(value.items())}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return getattr(value, "__qualname__", None) or type(value).__name__
+
+
+def check_same(manifest: Dict[str, Any], header: Dict[str, Any], path: str) -> None:
+    """Raise ValueError naming the first difference between a store and a job or reader."""
+    for key, value in header.items():
+        stored = manifest.get(key)
+        if stored != value:
+            raise ValueError(
+                f"the store at {path!r} was written with a different {key.replace('_', ' ')}: "
+                f"stored {stored!r}, now {value!r}. Use another output, or overwrite=True to "
+                "start again."
+            )
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def _atomic_write(path: str, data: bytes) -> None:
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def _int_column(pa, values: Optional[Tensor], n: int):
+    if values is None:
+        return pa.nulls(n, pa.int64())
+    return pa.array(values.numpy(), pa.int64())
+
+
+def _float_column(pa, values: Optional[Tensor], n: int):
+    if values is None:
+        return pa.nulls(n, pa.float32())
+    return pa.array(values.numpy(), pa.float32())
+
+
+def attribution_columns(count: int) -> List[str]:
+    return ["attribution"] if count == 1 else [f"attribution_{i}" for i in range(count)]
+
+
+def to_table(result: BatchResult, float16: bool):
+    """A pyarrow table of ``result`` in the store's schema."""
+    pa = require_pyarrow()
+    n = result.size
+    columns = {
+        "id": pa.array(result.ids.numpy(), pa.int64()),
+        "label": _int_column(pa, result.labels, n),
+        "prediction": _int_column(pa, result.predictions, n),
+        "score": _float_column(pa, result.scores, n),
+        "target": _int_column(pa, result.targets, n),
+        "delta": _float_column(pa, result.deltas, n),
+    }
+    dtype = np.float16 if float16 else np.float32
+    for name, tensor in zip(attribution_columns(len(result.attributions)), result.attributions):
+        array = np.ascontiguousarray(tensor.numpy().astype(dtype, copy=False))
+        if array.ndim == 1:  # one number per example: a tensor of shape (1,)
+            array = array.reshape(-1, 1)
+        columns[name] = pa.FixedShapeTensorArray.from_numpy_ndarray(array)
+    return pa.table(columns)
+
+
+class StoreWriter:
+    """Writes a job's results to ``path`` shard by shard (see the module docstring).
+
+    Args:
+        path: the store directory.
+        header: what identifies the job (method, model, classes, settings); a resumed store
+            must have been written with the same.
+        resume: continue a store written by the same job (finished shards are kept).
+        overwrite: delete an existing store at ``path`` first.
+        shard_bytes: a shard is written once its attributions reach this size.
+        float16: store attributions as float16 (half the disk; summaries stay exact float64).
+    """
+
+    def __init__(self, path: str, header: Dict[str, Any], *, resume: bool, overwrite: bool,
+                 shard_bytes: int, float16: bool) -> None:
+        require_pyarrow()
+        self.path = os.fspath(path)
+        self.shard_bytes = shard_bytes
+        self.float16 = float16
+        self._buffer: List[BatchResult] = []
+        self._buffered = 0
+        self._pending_skips: List[Dict[str, Any]] = []
+        self._executor: Optional[ThreadPoolExecutor] = None
+        self._in_flight: Optional[Future] = None
+        manifest_path = os.path.join(self.path, MANIFEST)
+        existing = os.path.isdir(self.path) and os.listdir(self.path)
+        if existing and not (resume or overwrite):
+            raise ValueError(f"`output` {self.path!r} is not empty; pass resume=True to continue "
+                             "the job written there, or overwrite=True to replace it.")
+        if existing and resume and not os.path.exists(manifest_path):
+            raise ValueError(f"`output` {self.path!r} holds files that are not an attribution "
+                             "store; resume=True continues a store. Choose an empty or new "
+                             "directory.")
+        if existing and overwrite:
+            if not os.path.exists(manifest_path):
+                raise ValueError(f"`output` {self.path!r} holds files that are not an "
+                                 "attribution store; overwrite=True only replaces a store. "
+                                 "Choose an empty or new directory.")
+            shutil.rmtree(self.path)
+        try:
+            os.makedirs(os.path.join(self.path, SHARDS), exist_ok=True)
+            _atomic_write(os.path.join(self.path, ".write-test"), b"")
+            os.remove(os.path.join(self.path, ".write-test"))
+        except OSError as error:
+            raise ValueError(f"`output` {self.path!r} is not a writable directory: {error}."
+                             ) from None
+        if os.path.exists(manifest_path):
+            with open(manifest_path) as handle:
+                self.manifest = json.load(handle)
+            check_same(self.manifest, header, self.path)
+            self._remove_uncommitted()
+        else:
+            self.manifest = {"format": FORMAT, **header, "shards": [], "skipped": [],
+                             "summary": None, "complete": False}
+            self._commit()
+
+    # -- resuming ---------------------------------------------------------------------------
+    def _remove_uncommitted(self) -> None:
+        committed = {shard["file"] for shard in self.manifest["shards"]}
+        for name in os.listdir(os.path.join(self.path, SHARDS)):
+            if os.path.join(SHARDS, name) not in committed:
+                os.remove(os.path.join(self.path, SHARDS, name))
+        for name in os.listdir(self.path):
+            if name.startswith("summary-") and name != self.manifest["summary"]:
+                os.remove(os.path.join(self.path, name))
+
+    def done_ids(self) -> np.ndarray:
+        """Sorted ids already stored or skipped (a resumed job leaves them out)."""
+        pa = require_pyarrow()
+        parts = [np.asarray(ids, dtype=np.int64) for skip in self.manifest["skipped"]
+                 for ids in [skip["ids"]]]
+        for shard in self.manifest["shards"]:
+            table = pa.parquet.read_table(os.path.join(self.path, shard["file"]), columns=["id"])
+            parts.append(table.column("id").to_numpy())
+        return np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+
+    def load_summary(self) -> DatasetSummary:
+        name = self.manifest["summary"]
+        if name is None:
+            return DatasetSummary()
+        with open(os.path.join(self.path, name), "rb") as handle:
+            return DatasetSummary.from_bytes(handle.read())
+
+    # -- writing ----------------------------------------------------------------------------
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest["complete"])
+
+    def add(self, result: BatchResult, summary: DatasetSummary) -> None:
+        """Buffer ``result`` (already added to ``summary``); write a shard when full."""
+        shapes = [list(a.shape[1:]) for a in result.attributions]
+        known = self.manifest.get("attribution_shapes")
+        if known is None:
+            self.manifest["attribution_shapes"] = shapes
+        elif known != shapes:
+            raise ValueError(f"attributions of examples {int(result.ids[0])}-"
+                             f"{int(result.ids[-1])} have shapes {shapes}; the store holds "
+                             f"{known}.")
+        self._buffer.append(result)
+        self._buffered += sum(a.numel() * a.element_size() for a in result.attributions)
+        if self._buffered >= self.shard_bytes:
+            self.flush(summary)
+
+    def skip(self, ids: Tensor, where: str, error: BaseException) -> None:
+        """Record examples whose batch failed (committed with the next shard)."""
+        self._pending_skips.append({"ids": [int(i) for i in ids], "batch": where,
+                                    "error": f"{type(error).__name__}: {error}"[:500]})
+
+    def flush(self, summary: DatasetSummary, wait: bool = False) -> None:
+        """Commit the buffered results (if any) and pending skips with ``summary``.
+
+        The shard is written by a background thread (pyarrow releases the GIL), overlapping
+        the next batches' computation; at most one shard is in flight, so memory stays at two
+        shards. ``wait=True`` returns only once everything is committed."""
+        if self._buffer or self._pending_skips:
+            result = BatchResult.concat(self._buffer) if self._buffer else None
+            job = (result, summary.to_bytes(), self._pending_skips)
+            self._buffer, self._buffered, self._pending_skips = [], 0, []
+            self.wait()
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+            self._in_flight = self._executor.submit(self._commit_shard, *job)
+        if wait:
+            self.wait()
+
+    def wait(self) -> None:
+        """Block until the shard in flight is committed (re-raising its error)."""
+        future, self._in_flight = self._in_flight, None
+        if future is not None:
+            future.result()
+
+    def _commit_shard(self, result: Optional[BatchResult], summary: bytes,
+                      skips: List[Dict[str, Any]]) -> None:
+        pa = require_pyarrow()
+        if result is not None:
+            number = len(self.manifest["shards"])
+            name = os.path.join(SHARDS, f"part-{number:05d}.parquet")
+            temporary = os.path.join(self.path, f"{name}.tmp-{os.getpid()}")
+            table = to_table(result, self.float16)
+            # float maps barely compress: spend no time on them, compress the small columns
+            codecs = {column: "none" if column.startswith("attribution") else "snappy"
+                      for column in table.column_names}
+            pa.parquet.write_table(table, temporary, compression=codecs)
+            os.replace(temporary, os.path.join(self.path, name))
+            self.manifest["shards"].append({"file": name, "rows": result.size,
+                                            "first_id": int(result.ids.min()),
+                                            "last_id": int(result.ids.max())})
+        self.manifest["skipped"].extend(skips)
+        previous = self.manifest["summary"]
+        name = f"summary-{len(self.manifest['shards']):05d}-{len(self.manifest['skipped'])}.npz"
+        _atomic_write(os.path.join(self.path, name), summary)
+        self.manifest["summary"] = name
+        self._commit()
+        if previous is not None and previous != name:
+            os.remove(os.path.join(self.path, previous))
+
+    def finish(self, summary: DatasetSummary) -> None:
+        self.flush(summary, wait=True)
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+        if self.manifest["summary"] is None:  # an empty dataset still gets its summary
+            name = "summary-00000-0.npz"
+            _atomic_write(os.path.join(self.path, name), summary.to_bytes())
+            self.manifest["summary"] = name
+        self.manifest["complete"] = True
+        self._commit()
+
+    def _commit(self) -> None:
+        _atomic_write(os.path.join(self.path, MANIFEST),
+                      json.dumps(self.manifest, indent=1).encode())
+
+
+# -- reading ---------------------------------------------------------------------------------------
+class AttributionStore:
+    """A store written by :func:`~insight_widget.datasets.attribute_dataset`, read lazily.
+
+    Args:
+        path: the store directory.
+        model: when given, the store must have been written with this model (same class and
+            parameters), else ValueError.
+        classes: when given, the store must have been written with this class list.
+    """
+
+    def __init__(self, path: str, model: Any = None, classes: Optional[Sequence[str]] = None
+                 ) -> None:
+        self.path = os.fspath(path)
+        manifest_path = os.path.join(self.path, MANIFEST)
+        if not os.path.isfile(manifest_path):
+            raise ValueError(f"`path` {self.path!r} is not an attribution store (no "
+                             f"{MANIFEST}).")
+        with open(manifest_path) as handle:
+            self.manifest: Dict[str, Any] = json.load(handle)
+        if self.manifest.get("format") != FORMAT:
+            raise ValueError(f"`path` {self.path!r} holds format {self.manifest.get('format')!r}"
+                             f"; this version reads {FORMAT!r}.")
+        expected: Dict[str, Any] = {}
+        if model is not None:
+            expected["model"] = model_fingerprint(model)
+        if classes is not None:
+            expected["classes"] = list(classes)
+        check_same(self.manifest, expected, self.path)
+        self._summary: Optional[DatasetSummary] = None
+
+    def __len__(self) -> int:
+        return sum(shard["rows"] for shard in self.manifest["shards"])
+
+    def __repr__(self) -> str:
+        state = "complete" if self.complete else "incomplete"
+        return (f"AttributionStore({self.path!r}: {len(self)} examples, {self.method}, "
+                f"{state})")
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.manifest["complete"])
+
+    @property
+    def method(self) -> str:
+        return self.manifest["method"]
+
+    @property
+    def classes(self) -> Optional[List[str]]:
+        return self.manifest.get("classes")
+
+    @property
+    def skipped(self) -> List[int]:
+        """Ids of examples whose batch raised (``on_error='skip'``)."""
+        return sorted(i for skip in self.manifest["skipped"] for i in skip["ids"])
+
+    @property
+    def attribution_columns(self) -> List[str]:
+        return attribution_columns(len(self.manifest.get("attribution_shapes") or [[]]))
+
+    @property
+    def summary(self) -> DatasetSummary:
+        """The :class:`DatasetSummary` of every stored example."""
+        if self._summary is None:
+            name = self.manifest["summary"]
+            if name is None:
+                self._summary = DatasetSummary()
+            else:
+                with open(os.path.join(self.path, name), "rb") as handle:
+                    self._summary = DatasetSummary.from_bytes(handle.read())
+        return self._summary
+
+    def _files(self) -> List[str]:
+        return [os.path.join(self.path, shard["file"]) for shard in self.manifest["shards"]]
+
+    def examples(self, columns: Sequence[str] = ("id", "label", "prediction", "score",
+                                                 "target", "delta")):
+        """A pyarrow table of per-example columns without the attributions (cheap: Parquet
+        reads only the columns asked for)."""
+        pa = require_pyarrow()
+        tables = [pa.parquet.read_table(f, columns=list(columns)) for f in self._files()]
+        return pa.concat_tables(tables) if tables else None
+
+    def iter_batches(self, columns: Optional[Sequence[str]] = None, batch_size: int = 256
+                     ) -> Iterator[Any]:
+        """pyarrow RecordBatches of the store in id order within each shard, memory bounded."""
+        pa = require_pyarrow()
+        for file in self._files():
+            yield from pa.parquet.ParquetFile(file).iter_batches(
+                batch_size=batch_size, columns=None if columns is None else list(columns))
+
+    def attributions(self, ids: Sequence[int]) -> tuple:
+        """The stored attributions (float32 tensors, one per attribution column, rows in the
+        order of ``ids``) of the examples ``ids``; reads only the shards holding them."""
+        pa = require_pyarrow()
+        wanted = np.asarray(list(ids), dtype=np.int64)
+        columns = self.attribution_columns
+        found: Dict[int, List[np.ndarray]] = {}
+        for shard, file in zip(self.manifest["shards"], self._files()):
+            inside = wanted[(wanted >= shard["first_id"]) & (wanted <= shard["last_id"])]
+            if not inside.size:
+                continue
+            table = pa.parquet.read_table(file, columns=["id", *columns],
+                                          filters=[("id", "in", inside.tolist())])
+            table_ids = table.column("id").to_numpy()
+            arrays = [_tensor_column(table.column(c)) for c in columns]
+            for row, example in enumerate(table_ids):
+                found[int(example)] = [a[row] for a in arrays]
+        missing = [int(i) for i in wanted if int(i) not in found]
+        if missing:
+            raise KeyError(f"examples {missing[:10]} are not in the store {self.path!r}.")
+        return tuple(torch.from_numpy(np.stack([found[int(i)][c] for i in wanted])
+                                      .astype(np.float32))
+                     for c in range(len(columns)))
+
+
+def _tensor_column(column: Any) -> np.ndarray:
+    """A FixedShapeTensor column as one ndarray (n, *shape)."""
+    return column.combine_chunks().to_numpy_ndarray()

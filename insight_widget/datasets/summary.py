@@ -1,0 +1,252 @@
+"""Per-feature statistics of attributions over a dataset, mergeable exactly.
+
+Captum's :class:`~insight_widget.attr.summary.Summarizer` folds one stream of tensors; over a
+dataset written in shards by several workers the partial statistics must be *combined*. A
+:class:`Moments` holds, per feature (element of the attribution), the count n, the mean, M2 =
+sum (x - mean)^2, the minimum and the maximum in float64. Two of them merge exactly (Chan,
+Golub & LeVeque's parallel update, which Welford's algorithm is the n_b = 1 case of)::
+
+    n     = n_a + n_b
+    delta = mean_b - mean_a
+    mean  = mean_a + delta * n_b / n
+    M2    = M2_a + M2_b + delta^2 * n_a * n_b / n
+
+so the result does not depend on how the examples were split into batches, shards or workers
+(up to float64 rounding). A :class:`FeatureSummary` keeps the moments of the attributions and
+of their absolute values; a :class:`DatasetSummary` keeps one overall and one per class (per
+input, for multi-input models).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Dict, Hashable, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Moments:
+    """Count, mean, M2, min and max of a stream of tensors of one shape (float64)."""
+
+    count: int
+    mean: Tensor
+    m2: Tensor
+    minimum: Tensor
+    maximum: Tensor
+
+    @classmethod
+    def of(cls, samples: Tensor) -> Moments:
+        """The moments of ``samples`` (n, *shape), n >= 1, one sample per row."""
+        samples = samples.detach().to(torch.float64)
+        variance, mean = torch.var_mean(samples, dim=0, correction=0)
+        minimum, maximum = torch.aminmax(samples, dim=0)
+        return cls(samples.shape[0], mean, variance * samples.shape[0], minimum, maximum)
+
+    def merge(self, other: Moments) -> Moments:
+        """The moments of both streams together (exact; see the module docstring)."""
+        if other.mean.shape != self.mean.shape:
+            raise ValueError(f"cannot merge statistics of shape {tuple(other.mean.shape)} into "
+                             f"statistics of shape {tuple(self.mean.shape)}.")
+        count = self.count + other.count
+        delta = other.mean - self.mean
+        share = other.count / count
+        return Moments(
+            count,
+            self.mean + delta * share,
+            self.m2 + other.m2 + delta ** 2 * (self.count * share),
+            torch.minimum(self.minimum, other.minimum),
+            torch.maximum(self.maximum, other.maximum),
+        )
+
+    def variance(self, order: int = 0) -> Tensor:
+        """M2 / (n - order): ``order=0`` the population variance (Captum's ``Var()``),
+        ``order=1`` the sample variance; zeros while n <= order."""
+        if self.count <= order:
+            return torch.zeros_like(self.m2)
+        return self.m2 / (self.count - order)
+
+
+def _merge_optional(a: Optional[Moments], b: Optional[Moments]) -> Optional[Moments]:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a.merge(b)
+
+
+@dataclass
+class FeatureSummary:
+    """Statistics per feature of attributions (``signed``) and of |attributions|
+    (``absolute``); every tensor has the shape of one example's attribution."""
+
+    signed: Moments
+    absolute: Moments
+
+    @classmethod
+    def of(cls, attributions: Tensor) -> FeatureSummary:
+        """Summary of ``attributions`` (n, *shape)."""
+        return cls(Moments.of(attributions), Moments.of(attributions.abs()))
+
+    def merge(self, other: FeatureSummary) -> FeatureSummary:
+        return FeatureSummary(self.signed.merge(other.signed),
+                              self.absolute.merge(other.absolute))
+
+    @property
+    def count(self) -> int:
+        return self.signed.count
+
+    def as_dict(self) -> Dict[str, object]:
+        """The statistics under Captum's summary names (``mean``, ``variance`` = population
+        variance, ``sample_variance``, ``std_dev``, ``sample_std_dev``, ``min``, ``max``,
+        ``count``) plus the same with an ``abs_`` prefix for |attributions|."""
+        out: Dict[str, object] = {"count": self.count}
+        for prefix, moments in (("", self.signed), ("abs_", self.absolute)):
+            out[prefix + "mean"] = moments.mean
+            out[prefix + "variance"] = moments.variance(0)
+            out[prefix + "sample_variance"] = moments.variance(1)
+            out[prefix + "std_dev"] = moments.variance(0).sqrt()
+            out[prefix + "sample_std_dev"] = moments.variance(1).sqrt()
+            out[prefix + "min"] = moments.minimum
+            out[prefix + "max"] = moments.maximum
+        return out
+
+
+class DatasetSummary:
+    """Feature summaries of a dataset's attributions: overall and per class, one per input.
+
+    ``update(attributions, classes)`` adds a batch (a tuple with one tensor (n, *shape) per
+    input; ``classes`` a length-n integer tensor, or None); ``merge`` combines summaries of
+    disjoint parts of the data. ``overall`` and ``per_class[c]`` hold a
+    :class:`FeatureSummary` for a single-input model and a tuple of them otherwise.
+    """
+
+    def __init__(self) -> None:
+        self._overall: Optional[List[FeatureSummary]] = None
+        self._classes: Dict[Hashable, List[FeatureSummary]] = {}
+        self.is_tuple = False
+        self.skipped: List[int] = []  # ids of examples whose batch raised (on_error='skip')
+
+    # -- building ---------------------------------------------------------------------------
+    def update(self, attributions: Sequence[Tensor], classes: Optional[Tensor] = None,
+               is_tuple: bool = False) -> None:
+        """Add the examples (dim 0) of ``attributions``; each example also to its class."""
+        if attributions[0].shape[0] == 0:
+            return
+        self.is_tuple = is_tuple
+        if classes is None:
+            self._overall = _merge_lists(self._overall,
+                                         [FeatureSummary.of(a) for a in attributions])
+            return
+        # one pass per class; the batch's overall moments are the merge of its classes'
+        classes = classes.reshape(-1)
+        batch: Optional[List[FeatureSummary]] = None
+        for value in torch.unique(classes).tolist():
+            rows = (classes == value).nonzero().reshape(-1)
+            part = [FeatureSummary.of(a if rows.numel() == a.shape[0] else a.index_select(0, rows))
+                    for a in attributions]
+            self._classes[value] = _merge_lists(self._classes.get(value), part)
+            batch = _merge_lists(batch, part)
+        self._overall = _merge_lists(self._overall, batch)
+
+    def merge(self, other: DatasetSummary) -> DatasetSummary:
+        """A new summary of both parts."""
+        merged = DatasetSummary()
+        merged.is_tuple = self.is_tuple or other.is_tuple
+        merged._overall = _merge_lists(self._overall, other._overall)
+        for key in set(self._classes) | set(other._classes):
+            merged._classes[key] = _merge_lists(self._classes.get(key), other._classes.get(key))
+        return merged
+
+    # -- reading ----------------------------------------------------------------------------
+    def _shape(self, summaries: Optional[List[FeatureSummary]]):
+        if summaries is None:
+            return None
+        return tuple(summaries) if self.is_tuple else summaries[0]
+
+    @property
+    def count(self) -> int:
+        """Number of examples summarised."""
+        return 0 if self._overall is None else self._overall[0].count
+
+    @property
+    def overall(self):
+        """:class:`FeatureSummary` of every example (a tuple per input), None when empty."""
+        return self._shape(self._overall)
+
+    @property
+    def per_class(self) -> Dict[Hashable, object]:
+        """``{class: FeatureSummary}`` (tuples per input), classes sorted."""
+        return {key: self._shape(self._classes[key]) for key in sorted(self._classes)}
+
+    # -- persistence ------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """The summary as an ``.npz`` archive (float64 arrays, exact)."""
+        arrays: Dict[str, np.ndarray] = {"is_tuple": np.array(self.is_tuple)}
+        groups = {"overall": self._overall} if self._overall is not None else {}
+        groups.update({f"class={key}": value for key, value in self._classes.items()})
+        for group, summaries in groups.items():
+            for index, summary in enumerate(summaries):
+                for kind, moments in (("signed", summary.signed), ("absolute", summary.absolute)):
+                    prefix = f"{group}/{index}/{kind}/"
+                    arrays[prefix + "count"] = np.array(moments.count)
+                    for name in ("mean", "m2", "minimum", "maximum"):
+                        arrays[prefix + name] = getattr(moments, name).numpy()
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DatasetSummary:
+        summary = cls()
+        with np.load(io.BytesIO(data)) as archive:
+            summary.is_tuple = bool(archive["is_tuple"])
+            found: Dict[str, Dict[int, Dict[str, Moments]]] = {}
+            for key in archive.files:
+                if key == "is_tuple" or not key.endswith("/count"):
+                    continue
+                group, index, kind, _ = key.split("/")
+                prefix = key[: -len("count")]
+                moments = Moments(int(archive[key]), *(
+                    torch.from_numpy(archive[prefix + name])
+                    for name in ("mean", "m2", "minimum", "maximum")))
+                found.setdefault(group, {}).setdefault(int(index), {})[kind] = moments
+        for group, by_index in found.items():
+            summaries = [FeatureSummary(by_index[i]["signed"], by_index[i]["absolute"])
+                         for i in sorted(by_index)]
+            if group == "overall":
+                summary._overall = summaries
+            else:
+                summary._classes[_class_key(group.split("=", 1)[1])] = summaries
+        return summary
+
+
+def _class_key(text: str) -> Hashable:
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def _merge_lists(a: Optional[List[FeatureSummary]], b: Optional[List[FeatureSummary]]
+                 ) -> Optional[List[FeatureSummary]]:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if len(a) != len(b):
+        raise ValueError(f"cannot merge summaries of {len(b)} inputs into summaries of "
+                         f"{len(a)} inputs.")
+    return [x.merge(y) for x, y in zip(a, b)]
+
+
+def merged(summaries: Sequence[DatasetSummary]) -> DatasetSummary:
+    """One summary of all ``summaries`` (of disjoint parts of the data)."""
+    result = DatasetSummary()
+    for summary in summaries:
+        result = result.merge(summary)
+    return result
+
