@@ -42,6 +42,8 @@ def main(argv: List[str] | None = None) -> int:
         family = module.__name__.rsplit(".", 1)[-1]
         if args.family and family not in args.family:
             continue
+        if getattr(module, "OPT_IN", False) and not args.family:
+            continue  # heavy families run only when named with --family
         all_cases.extend(module.cases())
         sections.extend(getattr(module, "sections", lambda: [])())
     if args.case:
