@@ -158,6 +158,7 @@ def _integrated_gradients(method: IntegratedGradients, inputs: Tuple[Tensor, ...
                                    rows_per_example=inputs * k)
     values = integral.gradient_sums
     if method.multiplies_by_inputs:
+        # (N, k, ...) gradient sums times the (N, 1, ...) differences of their example.
         values = tuple(g * difference(x, b).unsqueeze(1)
                        for g, x, b in zip(values, inputs, baselines))
     n = inputs[0].shape[0]
