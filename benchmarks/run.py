@@ -48,6 +48,8 @@ def main(argv: List[str] | None = None) -> int:
         family = module.__name__.rsplit(".", 1)[-1]
         if args.family and family not in args.family:
             continue
+        if getattr(module, "OPT_IN", False) and not args.family:
+            continue  # heavy families run only when named with --family
         all_cases.extend(module.cases())
         if args.slow:
             slow = getattr(module, "slow_cases", lambda: [])()

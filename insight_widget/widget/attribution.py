@@ -83,8 +83,8 @@ def slice_args(args: Any, index: int, batch_size: int) -> Optional[Tuple[Any, ..
 def model_output(model: Callable[..., Any], inputs: Sequence[Tensor],
                  args: Optional[Tuple[Any, ...]],
                  score_func: Optional[Callable[[Tensor], Tensor]]) -> Tensor:
-    """Scores (N, C) or (N,) of ``model`` on ``inputs`` (no gradients)."""
-    with torch.no_grad():
+    """Scores (N, C) or (N,) of ``model`` on ``inputs`` (forward only: inference mode)."""
+    with torch.inference_mode():
         out = model(*inputs, *(args or ()))
         if score_func is not None:
             out = score_func(out)
@@ -303,6 +303,11 @@ class AttributionRunner:
         else:
             method = engine(forward, **init)
 
+        if kwargs.get("delta_tolerance") is not None:
+            # Anytime Integrated Gradients: n_steps becomes the budget of nodes per example.
+            kwargs["step_budget"] = kwargs.pop("n_steps")
+            kwargs["n_steps"] = "auto"
+            kwargs.pop("method", None)
         if spec.target:
             kwargs["target"] = target
         if args:

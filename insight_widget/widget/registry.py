@@ -226,13 +226,23 @@ def _stdevs(default: float) -> Argument:
 
 
 _IG_ARGS = (_n_steps(), RULE, BATCH)
+# Integrated Gradients and its layer/neuron forms run in the engine's anytime mode by default:
+# nodes are placed per example until |delta| <= delta_tolerance x |F(x) - F(x')|, with n_steps
+# as the budget of nodes; an empty tolerance gives exactly n_steps nodes of `method`.
+DELTA_TOLERANCE = Argument(
+    "delta_tolerance", "float", 0.01, minimum=1e-6, maximum=1.0, optional=True,
+    help="anytime mode: refine each example until |delta| <= tolerance x |F(x) - F(x')| "
+         "(n_steps = the budget of nodes); empty = exactly n_steps nodes")
+_ANYTIME_IG_ARGS = (Argument("n_steps", "int", 64, minimum=2, maximum=1000,
+                             help="nodes along the path: the budget in anytime mode, else "
+                                  "exactly this many"), RULE, BATCH, DELTA_TOLERANCE)
 _NT_BASES = ("Saliency", "Integrated Gradients", "Input X Gradient", "Deep Lift",
              "Guided Backprop", "Deconvolution", "Gradient Shap")
 
 METHODS: Tuple[MethodSpec, ...] = (
     # gradient family ---------------------------------------------------------------------
     MethodSpec("Integrated Gradients", "IntegratedGradients", "gradient",
-               (*_IG_ARGS, MULTIPLY), delta=True),
+               (*_ANYTIME_IG_ARGS, MULTIPLY), delta=True),
     MethodSpec("Saliency", "Saliency", "gradient",
                (Argument("abs", "bool", True, help="absolute value of the gradient"),),
                baselines="none"),
@@ -284,7 +294,7 @@ METHODS: Tuple[MethodSpec, ...] = (
     MethodSpec("Layer Conductance", "LayerConductance", "layer",
                (LAYER, *_IG_ARGS, TO_LAYER_INPUT), output="layer", hooks=True, delta=True),
     MethodSpec("Layer Integrated Gradients", "LayerIntegratedGradients", "layer",
-               (LAYER, *_IG_ARGS, TO_LAYER_INPUT), output="layer", gradients=False,
+               (LAYER, *_ANYTIME_IG_ARGS, TO_LAYER_INPUT), output="layer", gradients=False,
                hooks=True, delta=True),
     MethodSpec("Internal Influence", "InternalInfluence", "layer",
                (LAYER, *_IG_ARGS, TO_LAYER_INPUT), output="layer", hooks=True),
@@ -309,7 +319,7 @@ METHODS: Tuple[MethodSpec, ...] = (
     MethodSpec("Neuron Gradient", "NeuronGradient", "neuron", (LAYER, NEURON),
                baselines="none", hooks=True, target=False),
     MethodSpec("Neuron Integrated Gradients", "NeuronIntegratedGradients", "neuron",
-               (LAYER, NEURON, *_IG_ARGS), hooks=True, target=False),
+               (LAYER, NEURON, *_ANYTIME_IG_ARGS), hooks=True, target=False),
     MethodSpec("Neuron Conductance", "NeuronConductance", "neuron",
                (LAYER, NEURON, *_IG_ARGS), hooks=True),
     MethodSpec("Neuron Deep Lift", "NeuronDeepLift", "neuron", (LAYER, NEURON), hooks=True,

@@ -97,6 +97,7 @@ def neuron_gradients(
     grad_kwargs: Optional[Dict[str, Any]] = None,
     reference_rows: Optional[Sequence[Tensor]] = None,
     protect: bool = False,
+    neuron_values: Optional[List[Tensor]] = None,
 ) -> Tuple[Tuple[Tensor, ...], Optional[Tensor]]:
     """Gradients of the selected neuron w.r.t. ``inputs`` (per row) from one forward pass.
 
@@ -107,6 +108,10 @@ def neuron_gradients(
     ``reference_rows`` (DeepLift family): constant rows stacked under each input inside the
     graph, so the model sees ``[inputs; reference_rows]``; the neuron is summed over all rows
     and the gradients are w.r.t. the input rows.
+
+    ``neuron_values``: when a list is given, the selected neuron's value per row (summed over
+    the neurons a slice selects), shape (rows,), is appended to it (anytime Neuron IG needs it
+    to measure its completeness error).
     """
     with torch.enable_grad():
         leaves = tuple(x.detach().requires_grad_() for x in inputs)
@@ -120,6 +125,8 @@ def neuron_gradients(
         tensors = concat_devices(per_device)
         name = LazyModuleName(module_of(forward_func), layer)
         neuron = selector.select(tensors, name)
+        if neuron_values is not None:
+            neuron_values.append(neuron.detach().reshape(neuron.shape[0], -1).sum(1))
         output_gradient = None
         if target is not None:
             selected = target.select(result.output)

@@ -70,6 +70,16 @@ class Target:
         # The parent's bounds still bound a slice's values (a loose but valid range check).
         return Target(self.kind, self.value[start:stop], self.bounds)
 
+    def take(self, rows: Tensor) -> Target:
+        """Rows ``rows`` (a LongTensor of example indices, any order, repeats allowed) of a
+        per-example target (others are unchanged)."""
+        if self.rows is None:
+            return self
+        if self.kind == "per_example_index":
+            return Target(self.kind, self.value.index_select(0, rows.to(self.value.device)),
+                          self.bounds)
+        return Target(self.kind, tuple(self.value[i] for i in rows.tolist()))
+
     def select(self, output: Tensor) -> Tensor:
         """The targeted value of each row of ``output``; shape (rows,) or, for ``"none"``,
         the output itself."""
