@@ -103,17 +103,21 @@ def integrate_gradients(
     method: str,
     internal_batch_size: Optional[int],
     rows_per_example: Optional[Tuple[Tensor, ...]] = None,
+    measure_first: bool = False,
 ) -> PathIntegral:
     """Weighted gradient sums along the straight path from ``baselines`` to ``inputs``.
 
     ``gradient_fn`` receives the path rows of one chunk of steps (and the number of steps in
     it) and returns the gradients per row plus the targeted outputs. ``rows_per_example``
     are the tensors whose per-row size feeds the memory budget (defaults to ``inputs``).
+    ``measure_first``: when no ``internal_batch_size`` is given, evaluate one step first and
+    size the other chunks from what it saved for backward (for models whose activations per
+    row dwarf their input row, e.g. a language model over its vocabulary).
     """
     step_sizes, alphas = step_sizes_and_alphas(method, n_steps)
     num_examples = inputs[0].shape[0]
     planner = ChunkPlanner(n_steps, num_examples, internal_batch_size,
-                           row_bytes(rows_per_example or inputs))
+                           row_bytes(rows_per_example or inputs), measure_first=measure_first)
     sums: Optional[list] = None
     first_output = last_output = None
     for start, stop in planner:

@@ -180,7 +180,11 @@ def plan_evaluation(
         return EvaluationPlan(output, n, min(ppe, within_budget), auto=False, per_example=True)
     copies = 1
     if per_example and safe and n_perturbations > 1:
-        cache_friendly = max(1, CALL_BYTES_TARGET // max(1, per_row * n))
+        # A forward function may set ``call_bytes_target`` (None: only the budget bounds a
+        # call), e.g. a language model whose per-row cost does not grow with the batch.
+        call_target = getattr(forward_func, "call_bytes_target", CALL_BYTES_TARGET)
+        cache_friendly = (n_perturbations if call_target is None
+                          else max(1, call_target // max(1, per_row * n)))
         copies = min(n_perturbations, within_budget, cache_friendly)
     return EvaluationPlan(output, n, copies, auto=True, per_example=per_example)
 
