@@ -41,7 +41,7 @@ from .interpretable_input import InterpretableInput, TextTokenInput
 from .result import LLMAttributionResult
 from .scoring import TargetScorer, is_causal_lm, logits_of, model_device
 from .targets import check_context, prompt_ids, resolve_target
-from .tokens import check_tokenizer, ids_to_tokens, token_ids
+from .tokens import check_tokenizer, ids_to_tokens, readable_tokens, token_ids
 
 SUPPORTED_PERTURBATION_METHODS = (FeatureAblation, ShapleyValueSampling, ShapleyValues, Lime,
                                   KernelShap)
@@ -80,7 +80,7 @@ class _BaseLLMAttribution(Attribution):
         return token_ids(self.tokenizer, skip_tokens, "skip_tokens")
 
     def _output_tokens(self, target_ids: Tensor) -> List[str]:
-        return ids_to_tokens(self.tokenizer, target_ids.tolist())
+        return readable_tokens(self.tokenizer, target_ids.tolist())
 
 
 class LLMAttribution(_BaseLLMAttribution):
@@ -433,15 +433,18 @@ def _accepts_keep(model: Any) -> bool:
 
 
 def _prompt_shaped(baselines: Any, inp: TextTokenInput, prompt: Tensor) -> Any:
-    """Id baselines given per feature (R, M) become prompt rows (R, P): skipped tokens keep
-    their ids (as newer Captum releases accept)."""
+    """Baselines given as presence rows of the input's features (R, M), Captum's form, become
+    token id rows (R, P) through ``inp.to_model_input`` (absent features take the input's
+    baseline token; skipped tokens keep their ids)."""
     single = _single(baselines)
-    P, M = prompt.shape[1], inp.n_itp_features
-    if isinstance(single, Tensor) and single.dim() == 2 and single.shape[1] == M != P:
-        rows = prompt.expand(single.shape[0], -1).clone()
-        rows[:, inp.itp_mask[0].to(rows.device)] = single.to(rows.device, rows.dtype)
-        return (rows,) if isinstance(baselines, (tuple, list)) else rows
-    return baselines
+    if single is None:
+        return None
+    M = inp.n_itp_features
+    if not isinstance(single, Tensor) or single.dim() != 2 or single.shape[1] != M:
+        raise ValueError(f"`baselines` must be presence rows of the input's {M} features "
+                         f"(a tensor of shape (R, {M}), 1 = keep the token, 0 = use the "
+                         f"input's baseline token); got {describe(baselines)}.")
+    return inp.to_model_input(single.to(inp.itp_tensor.device)).to(prompt.device)
 
 
 def _single(baselines: Any) -> Any:

@@ -7,7 +7,7 @@ are given as strings, ``decode`` for remote models. Hugging Face tokenizers have
 
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -85,3 +85,57 @@ def token_ids(tokenizer: Any, tokens: Optional[Sequence[Any]], argument: str) ->
             raise TypeError(f"`{argument}` must hold token ids or token strings; got "
                             f"{describe(token)}.")
     return result
+
+
+def readable_tokens(tokenizer: Any, ids: Sequence[int]) -> List[str]:
+    """The text each token stands for, as a person reads it (for output tokens).
+
+    The ids are decoded to text and encoded again with character offsets; when that gives the
+    same ids, token k is its span of the text without surrounding spaces (a line break shown
+    as ``\\n``; a token sharing the span of the previous one, as the bytes of one emoji do, is
+    "<char> [OVERLAP]"). Otherwise each id is decoded alone.
+    """
+    ids = [int(i) for i in ids]
+    spans = _offset_spans(tokenizer, ids)
+    if spans is None:
+        return [_tidy(_decode_one(tokenizer, i)) for i in ids]
+    text, offsets = spans
+    tokens: List[str] = []
+    previous = None
+    for start, end in offsets:
+        piece = _tidy(text[start:end])
+        if previous is not None and start < previous[1] and (start, end) == previous:
+            piece = f"{tokens[-1].split(' [OVERLAP]')[0]} [OVERLAP]"
+        tokens.append(piece)
+        previous = (start, end)
+    return tokens
+
+
+def _tidy(piece: str) -> str:
+    return piece.strip(" ").replace("\n", "\\n")
+
+
+def _decode_one(tokenizer: Any, token_id: int) -> str:
+    decode = getattr(tokenizer, "decode", None)
+    if callable(decode):
+        try:
+            return str(decode(torch.tensor([token_id])))
+        except Exception:  # a decode that wants lists, or none that works: the raw token
+            pass
+    return ids_to_tokens(tokenizer, [token_id])[0]
+
+
+def _offset_spans(tokenizer: Any, ids: List[int]) -> Optional[Tuple[str, List[Tuple[int, int]]]]:
+    """(decoded text, one character span per id), or None when offsets are unavailable."""
+    if not callable(tokenizer) or not callable(getattr(tokenizer, "decode", None)):
+        return None
+    try:
+        text = tokenizer.decode(torch.tensor(ids))
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        again = [int(i) for i in encoded["input_ids"]]
+        offsets = [tuple(int(v) for v in span) for span in encoded["offset_mapping"]]
+    except Exception:  # tokenizers without offsets (or decode of tensors): per-id fallback
+        return None
+    if again != ids or len(offsets) != len(ids):
+        return None
+    return str(text), offsets  # type: ignore[return-value]
