@@ -159,8 +159,10 @@ class LLMAttribution(_BaseLLMAttribution):
                 total = attr if total is None else total + attr
         assert total is not None
         attr = inp.format_attr(total / num_trials)
-        with torch.no_grad():
-            probs = scorer.log_probs([prompt_ids(inp, self.tokenizer)]).exp()[0]
+        if scorer.unperturbed is None:  # e.g. a method that never evaluates the input itself
+            with torch.no_grad():
+                scorer.unperturbed = scorer.log_probs([prompt_ids(inp, self.tokenizer)])[0]
+        probs = scorer.unperturbed.exp()
         return LLMAttributionResult(
             seq_attr=attr[0],
             token_attr=attr[1:] if self.include_per_token_attr else None,
@@ -186,6 +188,9 @@ class LLMAttribution(_BaseLLMAttribution):
             rows = rows.reshape(-1, rows.shape[-1])
             prompts = _model_prompts(inp, self.tokenizer, rows)
             log_probs = scorer.log_probs(prompts)  # (k, T)
+            unperturbed_rows = rows.ne(0).all(1).nonzero()
+            if len(unperturbed_rows) and scorer.unperturbed is None:
+                scorer.unperturbed = log_probs[unperturbed_rows[0, 0]].detach()
             if inspect is not None:
                 target_text = target_text or _decode(self.tokenizer, target_ids)
                 for prompt, values in zip(prompts, log_probs):

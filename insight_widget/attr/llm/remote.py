@@ -214,11 +214,16 @@ class RemoteLLMAttribution(LLMAttribution):
             rows = rows.reshape(-1, rows.shape[-1])
             scores = torch.stack([log_probs_of(self._prompt_text(
                 inp.to_model_input(rows[r:r + 1]))) for r in range(rows.shape[0])])
+            unperturbed_rows = rows.ne(0).all(1).nonzero()
+            if len(unperturbed_rows) and _Scorer.unperturbed is None:
+                _Scorer.unperturbed = scores[unperturbed_rows[0, 0]]
             sequence = scores.sum(1, keepdim=True)
             values = torch.cat([sequence, scores], 1) if per_token else sequence
             return values.exp() if prob else values
 
         class _Scorer:
+            unperturbed: Optional[Tensor] = None
+
             @staticmethod
             def log_probs(_prompts: Any) -> Tensor:
                 return log_probs_of(self._prompt_text(inp.to_model_input())).unsqueeze(0)

@@ -23,7 +23,7 @@ prompt). Here:
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -104,6 +104,8 @@ class TargetScorer:
         self.forward_in_tokens = forward_in_tokens
         self.causal = is_causal_lm(model)
         self._logits_to_keep = self.causal and _accepts(model, "logits_to_keep")
+        # Scores after the unperturbed prompt, kept by the caller when it computes them.
+        self.unperturbed: Optional[Tensor] = None
 
     def log_probs(self, prompts: Sequence[Tensor]) -> Tensor:
         """(k, T) float32 log-probabilities of the target tokens after each of k prompts

@@ -79,8 +79,8 @@ def test_remote_attribution_matches_local_attribution(server):
         ours.FeatureAblation(ours.RemoteLLMAttribution.placeholder_model), tokenizer, provider)
     before = len(requests)
     result = remote.attribute(inp, " and the")
-    # Unperturbed prompt, one per feature, and the output probabilities: 4 requests.
-    assert len(requests) - before == 4
+    # The unperturbed prompt and one per feature (its scores give the output probabilities).
+    assert len(requests) - before == 3
     assert all(r["prompt_logprobs"] == 0 and r["max_tokens"] == 1 for r in requests[before:])
     local = ours.LLMAttribution(ours.FeatureAblation(model), tokenizer).attribute(inp, " and the")
     assert result.output_tokens == local.output_tokens
