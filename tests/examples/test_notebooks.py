@@ -52,10 +52,10 @@ def executed() -> Dict[str, Run]:
     return runs
 
 
-def test_there_are_the_seven_teaching_notebooks():
+def test_there_are_the_eight_teaching_notebooks():
     names = [path.stem for path in NOTEBOOKS]
     assert names == ["01_quickstart", "02_images", "03_text", "04_tabular", "05_multimodal",
-                     "06_evaluating_attributions", "07_classroom_exercise"]
+                     "06_evaluating_attributions", "07_classroom_exercise", "08_llm"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
