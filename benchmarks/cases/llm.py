@@ -60,18 +60,30 @@ def gpt2(n_layer: int, n_embd: int, n_head: int, vocab: int, seed: int = 0) -> t
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
-    config = GPT2Config(vocab_size=vocab, n_layer=n_layer, n_embd=n_embd, n_head=n_head)
+    config = GPT2Config(vocab_size=vocab, n_layer=n_layer, n_embd=n_embd, n_head=n_head,
+                        bos_token_id=0, eos_token_id=0)
     return GPT2LMHeadModel(config).eval()
+
+
+def workload(n_layer: int, n_embd: int, vocab: int, prompt_length: int, target_length: int,
+             seed: int) -> Tuple[torch.nn.Module, IdTokenizer, str, str]:
+    """A seeded GPT-2 (at least 4 heads, at most 64 wide) with a random prompt and target."""
+    model = gpt2(n_layer, n_embd, max(4, n_embd // 64), vocab)
+    generator = torch.Generator().manual_seed(seed)
+    prompt, target = (" ".join(str(int(i)) for i in torch.randint(2, vocab, (n,),
+                                                                   generator=generator))
+                      for n in (prompt_length, target_length))
+    return model, IdTokenizer(vocab), prompt, target
 
 
 @functools.cache
 def _small() -> Tuple[torch.nn.Module, IdTokenizer, str, str]:
-    vocab = 2000
-    model = gpt2(4, 128, 4, vocab)
-    generator = torch.Generator().manual_seed(1)
-    prompt = " ".join(str(int(i)) for i in torch.randint(2, vocab, (16,), generator=generator))
-    target = " ".join(str(int(i)) for i in torch.randint(2, vocab, (6,), generator=generator))
-    return model, IdTokenizer(vocab), prompt, target
+    return workload(4, 128, 2000, 16, 6, seed=1)
+
+
+@functools.cache
+def _gpt2_small() -> Tuple[torch.nn.Module, IdTokenizer, str, str]:
+    return workload(12, 768, 50257, 24, 12, seed=2)
 
 
 def _runner(lib_name: str, method: str, prompt_len_model: Callable[[], Tuple[Any, ...]],
@@ -128,16 +140,6 @@ def cases() -> List[Case]:
             target_ratio=0.2 if method != "LayerIntegratedGradients" else 0.34,
         ))
     return result
-
-
-@functools.cache
-def _gpt2_small() -> Tuple[torch.nn.Module, IdTokenizer, str, str]:
-    vocab = 50257
-    model = gpt2(12, 768, 12, vocab)
-    generator = torch.Generator().manual_seed(2)
-    prompt = " ".join(str(int(i)) for i in torch.randint(2, vocab, (24,), generator=generator))
-    target = " ".join(str(int(i)) for i in torch.randint(2, vocab, (12,), generator=generator))
-    return model, IdTokenizer(vocab), prompt, target
 
 
 GPT2_SMALL_CASES = [

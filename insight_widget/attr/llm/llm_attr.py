@@ -147,7 +147,7 @@ class LLMAttribution(_BaseLLMAttribution):
         check_bool("use_cached_outputs", use_cached_outputs)
         check_bool("forward_in_tokens", forward_in_tokens)
         skip = self._skip_ids(kwargs.pop("skip_tokens", None))
-        target_ids = resolve_target(self.model, self.tokenizer, inp, target, gen_args, skip)
+        target_ids = self._target_ids(inp, target, gen_args, skip)
         forward, scorer = self._forward(inp, target_ids, forward_in_tokens, _inspect_forward)
         itp = inp.to_tensor().to(self.device)
         total: Optional[Tensor] = None
@@ -171,6 +171,10 @@ class LLMAttribution(_BaseLLMAttribution):
             output_probs=probs,
             inp=inp,
         )
+
+    def _target_ids(self, inp: InterpretableInput, target: Any,
+                    gen_args: Optional[Dict[str, Any]], skip: List[int]) -> Tensor:
+        return resolve_target(self.model, self.tokenizer, inp, target, gen_args, skip)
 
     def _forward(self, inp: InterpretableInput, target_ids: Tensor, forward_in_tokens: bool,
                  inspect: Optional[Callable[[str, str, List[float]], None]]
