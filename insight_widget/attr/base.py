@@ -25,7 +25,7 @@ from ._utils.inputs import (
     format_inputs,
 )
 from ._utils.target import Target, format_target
-from ._utils.validation import check_callable, check_choice, describe
+from ._utils.validation import check_bool, check_callable, check_choice, describe
 
 TensorOrTupleOfTensors = Union[Tensor, Tuple[Tensor, ...]]
 
@@ -53,6 +53,22 @@ class Attribution(ABC):
     def get_name(cls) -> str:
         """Readable name from the class name: ``IntegratedGradients`` -> "Integrated Gradients"."""
         return re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__)
+
+
+class MultipliesByInputsOption:
+    """Captum's ``multiply_by_inputs`` constructor flag, for the algorithms that have it: True
+    gives *global* attributions (multiplied by inputs - baselines, e.g. IG's
+    ``(x - x') * avg grad``), False *local* ones (the factor left out). Listed before the
+    base class, so ``multiplies_by_inputs`` reports the flag."""
+
+    _multiply_by_inputs: bool = True
+
+    def _set_multiply_by_inputs(self, multiply_by_inputs: Any) -> None:
+        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
+
+    @property
+    def multiplies_by_inputs(self) -> bool:
+        return self._multiply_by_inputs
 
 
 def summed_attributions(attributions: Sequence[Tensor], num_examples: int) -> Tensor:

@@ -9,7 +9,7 @@ perturbation samples, deletion/insertion steps, random subsets.
   (``insight_widget.attr.set_memory_budget``) says they do not fit. The chunks fix the order
   of ``perturb_func`` calls, hence the random stream.
 * :func:`score_function` / :func:`evaluate_variants` (deletion, insertion, monotonicity,
-  faithfulness): the engine's perturbation evaluator (``attr._utils.perturbation``) runs the
+  faithfulness): the engine's perturbation evaluator (``attr.core``) runs the
   variant-major rows under ``torch.no_grad()``, several variants per pass, and the raw outputs
   become one score per example (optional softmax, target).
 """
@@ -22,17 +22,22 @@ from typing import Any, Callable, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..attr._utils.batching import ChunkPlanner, get_memory_budget, items_per_chunk, row_bytes
-from ..attr._utils.perturbation import (
+from ..attr.core import (
+    ChunkPlanner,
     EvaluationPlan,
+    PreparedCall,
     RowEvaluator,
+    Target,
+    check_bool,
+    check_int,
+    check_optional_int,
     evaluate_perturbations,
+    get_memory_budget,
     input_evaluator,
+    items_per_chunk,
     plan_evaluation,
+    row_bytes,
 )
-from ..attr._utils.prepare import PreparedCall
-from ..attr._utils.target import Target
-from ..attr._utils.validation import check_bool, check_int, check_optional_int
 from ._shapes import one_value_per_row
 
 # No-grad forwards keep the input, the largest activation and the next one alive at once.

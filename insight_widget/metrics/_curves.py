@@ -16,9 +16,7 @@ from typing import Any, Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..attr._utils.inputs import format_inputs
-from ..attr._utils.prepare import prepare_call
-from ..attr._utils.validation import check_optional_int
+from ..attr.core import check_optional_int, format_inputs, prepare_call
 from ._batches import Scored, evaluate_variants, score_function
 from ._features import Features, compose, features_of, first_features, ranks
 from ._shapes import check_same_shapes

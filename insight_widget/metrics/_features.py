@@ -21,7 +21,7 @@ from typing import Any, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from ..attr._utils.feature_mask import format_feature_mask
+from ..attr.core import format_feature_mask
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,11 @@ from typing import Any, Callable, Dict, Tuple
 
 from torch import Tensor
 
-from ..attr._utils.inputs import expand_additional_forward_args, format_additional_forward_args
-from ..attr._utils.target import format_target
+from ..attr.core import (
+    expand_additional_forward_args,
+    format_additional_forward_args,
+    format_target,
+)
 
 
 def repeat_examples(tensors: Tuple[Tensor, ...], times: int) -> Tuple[Tensor, ...]:

@@ -14,8 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..attr._utils.inputs import expand_baselines, format_baselines, format_inputs, restore_format
-from ..attr._utils.validation import describe
+from ..attr.core import describe, expand_baselines, format_baselines, format_inputs, restore_format
 from ._shapes import check_same_shapes
 
 BLUR_KERNEL_SIZE = 11

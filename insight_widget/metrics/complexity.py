@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..attr._utils.inputs import format_inputs
+from ..attr.core import format_inputs
 from ._shapes import flatten_examples
 
 

@@ -8,9 +8,15 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
-from ..attr._utils.inputs import expand_baselines, format_baselines, format_inputs
-from ..attr._utils.prepare import prepare_call
-from ..attr._utils.validation import check_int, check_optional_int, describe
+from ..attr.core import (
+    check_int,
+    check_optional_int,
+    describe,
+    expand_baselines,
+    format_baselines,
+    format_inputs,
+    prepare_call,
+)
 from ._batches import evaluate_variants, score_function
 from ._correlation import pearson
 from ._features import compose, features_of

@@ -9,17 +9,21 @@ from typing import Any, Callable, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from ..attr._utils.batching import ActivationMeter
-from ..attr._utils.forward import module_of, run_forward
-from ..attr._utils.inputs import (
+from ..attr.core import (
+    ActivationMeter,
+    PreparedCall,
+    check_bool,
+    check_callable,
+    describe,
     expand_additional_forward_args,
     format_baselines,
     format_inputs,
+    module_of,
+    prepare_call,
+    report_progress,
     restore_format,
+    run_forward,
 )
-from ..attr._utils.prepare import PreparedCall, prepare_call
-from ..attr._utils.progress import report_progress
-from ..attr._utils.validation import check_bool, check_callable, describe
 from ._batches import needs_measurement, plan_chunks
 from ._samples import accepts_second_argument, expand_per_example, repeat_examples
 from ._shapes import check_same_shapes, one_value_per_row

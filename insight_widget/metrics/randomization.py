@@ -10,11 +10,17 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
-from ..attr._utils.hooks import HookSet, resolve_modules
-from ..attr._utils.inputs import format_inputs
-from ..attr._utils.progress import report_progress
-from ..attr._utils.validation import check_bool, check_int, check_module, describe
 from ..attr.base import Attribution
+from ..attr.core import (
+    HookSet,
+    check_bool,
+    check_int,
+    check_module,
+    describe,
+    format_inputs,
+    report_progress,
+    resolve_modules,
+)
 from ._correlation import spearman
 from ._shapes import check_same_shapes, flatten_examples
 

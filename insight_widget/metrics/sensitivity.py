@@ -8,9 +8,15 @@ from typing import Any, Callable, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from ..attr._utils.inputs import format_inputs, restore_format
-from ..attr._utils.progress import report_progress
-from ..attr._utils.validation import check_callable, check_number, describe, is_number
+from ..attr.core import (
+    check_callable,
+    check_number,
+    describe,
+    format_inputs,
+    is_number,
+    report_progress,
+    restore_format,
+)
 from ._batches import plan_chunks
 from ._samples import accepts_second_argument, expand_explanation_kwargs, repeat_examples
 from ._shapes import flatten_examples

@@ -1,5 +1,7 @@
 """The visualiser: features, batches, the method registry, the compute session, the wire and
-the anywidget (see DESIGN.md, "Wire between Python and the front end")."""
+the anywidget. ``docs/architecture.md`` describes how they fit together: the layers, the wire
+format, the threads, how a request flows from a click to the engine and back, and where a new
+method or modality goes."""
 
 from .batch import Batch
 from .features import (
@@ -12,8 +14,9 @@ from .features import (
     TextFeature,
     TimeSeriesFeature,
 )
+from .insights import OutputScore, VisualizationOutput
 from .registry import METHODS, Argument, MethodSpec, find_method
-from .visualizer import AttributionVisualizer, OutputScore, VisualizationOutput
+from .visualizer import AttributionVisualizer
 
 __all__ = [
     "METHODS",

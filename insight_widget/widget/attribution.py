@@ -8,7 +8,6 @@ active ones only.
 
 from __future__ import annotations
 
-import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,13 +16,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..attr._utils.progress import AttributionCancelled, attribution_progress
+from ..attr.core import AttributionCancelled, attribution_progress
 from .features import BaseFeature
-from .registry import MethodSpec, find_method
+from .registry import MethodSpec
 from .wire import encode_tensor
-
-#: ShapleyValues evaluates every permutation of the groups: beyond this it would not finish
-MAX_EXACT_SHAPLEY_GROUPS = 10
 
 
 @dataclass
@@ -163,6 +159,17 @@ def _layer_output_shape(model: nn.Module, layer: nn.Module, inputs: Sequence[Ten
 
 
 @dataclass
+class EngineCall:
+    """One engine call: ``method.attribute(inputs, **kwargs)``."""
+
+    method: Any  # an insight_widget.attr attribution object
+    inputs: Tuple[Tensor, ...]  # the active features' inputs
+    kwargs: Dict[str, Any]
+    active: List[int]  # feature index of each input
+    layer_name: Optional[str] = None
+
+
+@dataclass
 class Outcome:
     """A finished run for one (example, model): wire-ready."""
 
@@ -215,7 +222,8 @@ class AttributionRunner:
         return tuple(out)
 
     def _masks(self, settings: Settings, example: PreparedExample,
-               active: Sequence[int], spec: MethodSpec) -> Tuple[Tensor, ...]:
+               active: Sequence[int]) -> Tuple[Tensor, ...]:
+        spec = settings.method
         mode = settings.arguments.get("feature_mask", "patches")
         patch = settings.arguments.get("patch_size", 4)
         masks, offset = [], 0
@@ -223,11 +231,11 @@ class AttributionRunner:
             mask = self.features[i].feature_mask(example.inputs[i].shape[1:], mode, patch)
             masks.append(mask + offset)
             offset += int(mask.max()) + 1
-        if spec.class_name == "ShapleyValues" and offset > MAX_EXACT_SHAPLEY_GROUPS:
+        if spec.max_groups is not None and offset > spec.max_groups:
             raise ValueError(
-                f"Shapley Values evaluates all {offset}! orderings of the {offset} feature "
-                f"groups; choose a larger patch_size so there are at most "
-                f"{MAX_EXACT_SHAPLEY_GROUPS} groups, or use Shapley Value Sampling.")
+                f"{spec.name} evaluates all {offset}! orderings of the {offset} feature "
+                f"groups; choose a larger patch_size so there are at most {spec.max_groups} "
+                f"groups, or use {spec.alternative or 'a sampling method'}.")
         return tuple(masks)
 
     def _windows(self, settings: Settings, example: PreparedExample, active: Sequence[int]):
@@ -239,7 +247,81 @@ class AttributionRunner:
             return pairs[0]
         return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
+    @staticmethod
+    def _neuron(flat: int, forward: Callable[..., Any], layer: nn.Module, layer_name: str,
+                inputs: Sequence[Tensor], args: Tuple[Any, ...]) -> Tuple[int, ...]:
+        """The flat neuron index as an index tuple into the layer's output (batch dim dropped)."""
+        shape = tuple(_layer_output_shape(forward, layer, inputs, args or None, False)[1:])
+        count = math.prod(shape)
+        if flat >= count:
+            raise ValueError(f"`neuron` must be < {count} (the layer {layer_name!r} has "
+                             f"output shape {shape}); got {flat}.")
+        return tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), shape))
+
     # -- the call -------------------------------------------------------------------------------
+    def build_call(self, example: PreparedExample, model_index: int, settings: Settings,
+                   target: Optional[int]) -> EngineCall:
+        """The engine call for ``settings``, built from the registry's declarations only.
+
+        Each argument goes where its role says (constructor, ``attribute`` keyword, layer,
+        neuron, per-feature window/mask); the method's own fields say whether it takes a
+        target, which baselines, and whether it returns a convergence delta. A wrapper
+        (NoiseTunnel) is built around the method its "base" argument names, whose baseline
+        mode then applies.
+        """
+        spec, arguments = settings.method, settings.arguments
+        active = [i for i, on in enumerate(settings.active) if on]
+        if not active:
+            raise ValueError("no feature is active: turn at least one modality on.")
+        num_inputs = len(self.features)
+        model = self.models[model_index]
+        forward = model if len(active) == num_inputs else HeldFixed(model, active, num_inputs)
+        inputs = tuple(example.inputs[i] for i in active)
+        args = (tuple(example.inputs[i] for i in range(num_inputs) if i not in active)
+                + tuple(example.additional_args or ()))
+
+        init: Dict[str, Any] = {}
+        kwargs: Dict[str, Any] = {}
+        layer_name: Optional[str] = None
+        layer: Optional[nn.Module] = None
+        roles = {argument.role for argument in spec.arguments}
+        for argument in spec.arguments:
+            value = arguments[argument.name]
+            if argument.role == "init":
+                init[argument.name] = value
+            elif argument.role == "attribute" and value is not None:
+                kwargs[argument.name] = value
+            elif argument.role == "layer":
+                layer_name, layer = self._layer(model_index, value)
+
+        engine = spec.engine()
+        base = spec.wrapped(arguments)
+        if base is not None:
+            method = engine(base.engine()(forward))
+        elif layer is not None:
+            method = engine(forward, layer, **init)
+        else:
+            method = engine(forward, **init)
+
+        if spec.target:
+            kwargs["target"] = target
+        if args:
+            kwargs["additional_forward_args"] = args
+        baselines = (base or spec).baselines
+        if baselines != "none":
+            kwargs["baselines"] = self._baselines(settings, example, active, baselines)
+        if "window" in roles:
+            kwargs["sliding_window_shapes"], kwargs["strides"] = self._windows(
+                settings, example, active)
+        if "mask" in roles:
+            kwargs["feature_mask"] = self._masks(settings, example, active)
+        if "neuron" in roles:
+            kwargs["neuron_selector"] = self._neuron(arguments["neuron"], forward, layer,
+                                                     layer_name, inputs, args)
+        if spec.delta:
+            kwargs["return_convergence_delta"] = True
+        return EngineCall(method, inputs, kwargs, active, layer_name)
+
     def run(self, example: PreparedExample, model_index: int, settings: Settings,
             target: Optional[int], progress: Optional[Callable[[float], Any]] = None) -> Outcome:
         """Attribute ``example`` for model ``model_index``; errors become the wire ``error``."""
@@ -251,7 +333,10 @@ class AttributionRunner:
                                 "contributions": [None] * len(self.features), "delta": None,
                                 "error": None, "warning": None}
         try:
-            outcome = self._run(example, model_index, settings, target, progress, wire)
+            call = self.build_call(example, model_index, settings, target)
+            with attribution_progress(progress or (lambda fraction: None)):
+                result = call.method.attribute(call.inputs, **call.kwargs)
+            outcome = self._encode(spec, call, result, wire)
         except AttributionCancelled:
             raise
         except Exception as error:  # shown next to the example; the widget keeps working
@@ -260,86 +345,19 @@ class AttributionRunner:
         wire["seconds"] = round(time.perf_counter() - started, 4)
         return outcome
 
-    def _run(self, example, model_index, settings, target, progress, wire) -> Outcome:
-        spec = settings.method
-        model = self.models[model_index]
-        active = [i for i, on in enumerate(settings.active) if on]
-        if not active:
-            raise ValueError("no feature is active: turn at least one modality on.")
-        num_inputs = len(self.features)
-        forward = model if len(active) == num_inputs else HeldFixed(model, active, num_inputs)
-        fixed = tuple(example.inputs[i] for i in range(num_inputs) if i not in active)
-        args = fixed + tuple(example.additional_args or ())
-        inputs = tuple(example.inputs[i] for i in active)
-        arguments = settings.arguments
-
-        cls = spec.resolve()
-        if cls is None:
-            raise ValueError(f"{spec.class_name} is not available in insight_widget.attr.")
-        init = {a.name: arguments[a.name] for a in spec.arguments if a.role == "init"}
-        layer_name = None
-        if spec.class_name == "NoiseTunnel":
-            base_spec = find_method(arguments["base_method"])
-            method = cls(base_spec.resolve()(forward))
-            baseline_mode = base_spec.baselines
-            call_spec = base_spec
-        elif spec.needs_layer:
-            layer_name, layer = self._layer(model_index, arguments.get("layer"))
-            method = cls(forward, layer, **init)
-            baseline_mode, call_spec = spec.baselines, spec
-        else:
-            method = cls(forward, **init)
-            baseline_mode, call_spec = spec.baselines, spec
-
-        parameters = inspect.signature(method.attribute).parameters
-        kwargs: Dict[str, Any] = {}
-        for argument in spec.arguments:
-            value = arguments[argument.name]
-            if argument.role == "attribute" and value is not None:
-                kwargs[argument.name] = value
-        passes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-        if spec.target and ("target" in parameters or passes_kwargs):  # NoiseTunnel: **kwargs
-            kwargs["target"] = target
-        if args:
-            kwargs["additional_forward_args"] = args
-        if baseline_mode != "none" and ("baselines" in parameters or call_spec is not spec):
-            kwargs["baselines"] = self._baselines(settings, example, active, baseline_mode)
-        roles = {a.role for a in spec.arguments}
-        if "window" in roles:
-            kwargs["sliding_window_shapes"], kwargs["strides"] = self._windows(
-                settings, example, active)
-        if "mask" in roles:
-            kwargs["feature_mask"] = self._masks(settings, example, active, spec)
-        if "neuron" in roles:
-            shape = _layer_output_shape(forward, layer, inputs, args or None, False)
-            flat = arguments["neuron"]
-            count = math.prod(shape[1:])
-            if flat >= count:
-                raise ValueError(f"`neuron` must be < {count} (the layer {layer_name!r} has "
-                                 f"output shape {tuple(shape[1:])}); got {flat}.")
-            kwargs["neuron_selector"] = tuple(int(i) for i in
-                                              torch.unravel_index(torch.tensor(flat),
-                                                                  tuple(shape[1:])))
-        want_delta = ("return_convergence_delta" in parameters
-                      and method.has_convergence_delta())
-        if want_delta:
-            kwargs["return_convergence_delta"] = True
-
-        with attribution_progress(progress or (lambda fraction: None)):
-            result = method.attribute(inputs, **kwargs)
-        delta = None
-        if want_delta:
+    def _encode(self, spec: MethodSpec, call: EngineCall, result: Any,
+                wire: Dict[str, Any]) -> Outcome:
+        """Fill ``wire`` from the engine's result (attributions, layer map, delta)."""
+        if spec.delta:
             result, delta = result
-        if delta is not None:
             wire["delta"] = float(torch.as_tensor(delta).float().mean())
-
         if spec.output == "layer":
             layer_value = result[0] if isinstance(result, (tuple, list)) else result
-            wire["layer"] = encode_layer(layer_value, layer_name)
+            wire["layer"] = encode_layer(layer_value, call.layer_name)
             return Outcome(wire, layer=layer_value)
         attributions = result if isinstance(result, tuple) else (result,)
         skipped = []
-        for i, attribution in zip(active, attributions):
+        for i, attribution in zip(call.active, attributions):
             feature = self.features[i]
             if attribution.numel() == 0:
                 # e.g. Guided Grad-CAM for an input whose shape the layer map cannot be

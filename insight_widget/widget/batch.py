@@ -6,7 +6,7 @@ from typing import Any, Optional, Tuple, Union
 
 from torch import Tensor
 
-from ..attr._utils.validation import describe
+from ..attr.core import describe
 
 
 class Batch:

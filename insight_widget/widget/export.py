@@ -11,8 +11,10 @@ from __future__ import annotations
 import base64
 import html
 import json
-import pathlib
 from typing import Any
+
+from .static import STATIC
+from .wire import replace_bytes
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -67,13 +69,8 @@ STATIC_TRANSPORT = "const transport = { static: true, send: () => {}, start: () 
 
 
 def _base64_bytes(value: Any) -> Any:
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, dict):
-        return {k: _base64_bytes(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_base64_bytes(v) for v in value]
-    return value
+    return replace_bytes(value, lambda data, _path: {
+        "$bytes": base64.b64encode(data).decode("ascii")})
 
 
 def state_json(widget: Any) -> str:
@@ -95,12 +92,11 @@ def widget_html(widget: Any, title: str = "insight_widget",
 
     ``transport`` is a script defining ``transport = {static, send(content), start(receive)}``:
     the default is the offline export; ``server.py`` passes one that talks HTTP."""
-    static = pathlib.Path(__file__).resolve().parent.parent / "static"
-    bundle_path = static / "widget.js"
+    bundle_path = STATIC / "widget.js"
     if not bundle_path.exists():
         raise FileNotFoundError("insight_widget/static/widget.js is missing: build the front "
                                 "end (`npm ci && npm run build`) before exporting.")
-    css_path = static / "widget.css"
+    css_path = STATIC / "widget.css"
     return PAGE.format(
         title=html.escape(title),
         css=css_path.read_text(encoding="utf-8") if css_path.exists() else "",

@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ..attr._utils.validation import describe
+from ..attr.core import describe
 from .baselines import BUILTIN_BASELINES
 from .wire import encode_tensor, image_to_uint8
 

@@ -18,7 +18,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..attr._utils.validation import describe
+from ..attr.core import describe
 
 QUADRATURE_RULES = ["gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
                     "riemann_trapezoid"]
@@ -114,6 +114,13 @@ class MethodSpec:
     gradients: needs floating model inputs (gradient-based on the inputs).
     hooks: needs the model to be an ``nn.Module`` (module hooks / rules).
     target: takes a class target (neuron methods and LayerActivation do not).
+    delta: ``attribute`` can return a convergence delta (``return_convergence_delta=True``).
+    max_groups: exact methods whose cost grows factorially in the feature-group count refuse
+        more groups than this, and name ``alternative`` instead.
+
+    Together with the arguments' roles these fields are everything the visualiser needs to
+    build the engine call (``attribution.build_call``); ``tests/widget/test_registry.py``
+    checks them against each engine class's signature.
     """
 
     name: str
@@ -125,6 +132,9 @@ class MethodSpec:
     gradients: bool = True
     hooks: bool = False
     target: bool = True
+    delta: bool = False
+    max_groups: Optional[int] = None
+    alternative: str = ""
     aliases: Tuple[str, ...] = ()
     help: str = ""
 
@@ -133,9 +143,23 @@ class MethodSpec:
         module = importlib.import_module("insight_widget.attr")
         return getattr(module, self.class_name, None)
 
+    def engine(self) -> type:
+        """The engine class; ``ValueError`` when it is not in this build."""
+        cls = self.resolve()
+        if cls is None:
+            raise ValueError(f"{self.class_name} is not available in insight_widget.attr.")
+        return cls
+
     @property
     def needs_layer(self) -> bool:
         return any(a.role == "layer" for a in self.arguments)
+
+    def wrapped(self, arguments: Dict[str, Any]) -> Optional[MethodSpec]:
+        """The method a wrapper (NoiseTunnel: its argument of role "base") runs, else None."""
+        for argument in self.arguments:
+            if argument.role == "base":
+                return find_method(arguments[argument.name])
+        return None
 
     def argument(self, name: str) -> Argument:
         for argument in self.arguments:
@@ -156,10 +180,11 @@ class MethodSpec:
                              f"{sorted(known)}.")
         return {a.name: a.parse(values.get(a.name, a.default)) for a in self.arguments}
 
-    def schema(self, has_delta: bool) -> Dict[str, Any]:
+    def schema(self) -> Dict[str, Any]:
+        """JSON description for the front end."""
         return {"name": self.name, "family": self.family, "output": self.output,
                 "target": self.target, "baselines": self.baselines, "help": self.help,
-                "has_delta": has_delta, "arguments": [a.schema() for a in self.arguments]}
+                "has_delta": self.delta, "arguments": [a.schema() for a in self.arguments]}
 
 
 # ---- argument building blocks (one definition each) ------------------------------------------
@@ -207,16 +232,16 @@ _NT_BASES = ("Saliency", "Integrated Gradients", "Input X Gradient", "Deep Lift"
 METHODS: Tuple[MethodSpec, ...] = (
     # gradient family ---------------------------------------------------------------------
     MethodSpec("Integrated Gradients", "IntegratedGradients", "gradient",
-               (*_IG_ARGS, MULTIPLY)),
+               (*_IG_ARGS, MULTIPLY), delta=True),
     MethodSpec("Saliency", "Saliency", "gradient",
                (Argument("abs", "bool", True, help="absolute value of the gradient"),),
                baselines="none"),
     MethodSpec("Input X Gradient", "InputXGradient", "gradient", baselines="none"),
-    MethodSpec("Deep Lift", "DeepLift", "gradient", (MULTIPLY,), hooks=True),
+    MethodSpec("Deep Lift", "DeepLift", "gradient", (MULTIPLY,), hooks=True, delta=True),
     MethodSpec("Deep Lift Shap", "DeepLiftShap", "gradient", (MULTIPLY,), hooks=True,
-               baselines="distribution"),
+               baselines="distribution", delta=True),
     MethodSpec("Gradient Shap", "GradientShap", "gradient",
-               (_samples(20, 2000), _stdevs(0.1), MULTIPLY), baselines="distribution"),
+               (_samples(20, 2000), _stdevs(0.1), MULTIPLY), baselines="distribution", delta=True),
     MethodSpec("Guided Backprop", "GuidedBackprop", "gradient", hooks=True, baselines="none"),
     MethodSpec("Deconvolution", "Deconvolution", "gradient", hooks=True, baselines="none"),
     MethodSpec("Noise Tunnel", "NoiseTunnel", "gradient",
@@ -229,7 +254,8 @@ METHODS: Tuple[MethodSpec, ...] = (
                 _stdevs(0.1)),
                aliases=("SmoothGrad",)),
     MethodSpec("LRP", "LRP", "gradient", hooks=True, baselines="none",
-               aliases=("L R P",), help="layer-wise relevance propagation (default rules)"),
+               delta=True, aliases=("L R P",),
+               help="layer-wise relevance propagation (default rules)"),
     # perturbation family ------------------------------------------------------------------
     MethodSpec("Feature Ablation", "FeatureAblation", "perturbation",
                (MASK, _patch(4), PER_EVAL), gradients=False),
@@ -241,7 +267,8 @@ METHODS: Tuple[MethodSpec, ...] = (
     MethodSpec("Shapley Value Sampling", "ShapleyValueSampling", "perturbation",
                (MASK, _patch(8), _samples(10, 10000), PER_EVAL), gradients=False),
     MethodSpec("Shapley Values", "ShapleyValues", "perturbation",
-               (MASK, _patch(16), PER_EVAL), gradients=False,
+               (MASK, _patch(16), PER_EVAL), gradients=False, max_groups=10,
+               alternative="Shapley Value Sampling",
                help="exact: every permutation of the groups; keep the group count small"),
     MethodSpec("Lime", "Lime", "perturbation",
                (MASK, _patch(4), _samples(100, 100000), PER_EVAL), gradients=False),
@@ -255,10 +282,10 @@ METHODS: Tuple[MethodSpec, ...] = (
     MethodSpec("Guided Grad Cam", "GuidedGradCam", "layer", (LAYER,), baselines="none",
                hooks=True, aliases=("Guided GradCAM",)),
     MethodSpec("Layer Conductance", "LayerConductance", "layer",
-               (LAYER, *_IG_ARGS, TO_LAYER_INPUT), output="layer", hooks=True),
+               (LAYER, *_IG_ARGS, TO_LAYER_INPUT), output="layer", hooks=True, delta=True),
     MethodSpec("Layer Integrated Gradients", "LayerIntegratedGradients", "layer",
                (LAYER, *_IG_ARGS, TO_LAYER_INPUT), output="layer", gradients=False,
-               hooks=True),
+               hooks=True, delta=True),
     MethodSpec("Internal Influence", "InternalInfluence", "layer",
                (LAYER, *_IG_ARGS, TO_LAYER_INPUT), output="layer", hooks=True),
     MethodSpec("Layer Activation", "LayerActivation", "layer", (LAYER, TO_LAYER_INPUT),
@@ -267,17 +294,17 @@ METHODS: Tuple[MethodSpec, ...] = (
                (LAYER, TO_LAYER_INPUT), output="layer", baselines="none", hooks=True,
                gradients=False),
     MethodSpec("Layer Deep Lift", "LayerDeepLift", "layer", (LAYER, TO_LAYER_INPUT),
-               output="layer", hooks=True),
+               output="layer", hooks=True, delta=True),
     MethodSpec("Layer Deep Lift Shap", "LayerDeepLiftShap", "layer", (LAYER, TO_LAYER_INPUT),
-               output="layer", baselines="distribution", hooks=True),
+               output="layer", baselines="distribution", hooks=True, delta=True),
     MethodSpec("Layer Gradient Shap", "LayerGradientShap", "layer",
                (LAYER, _samples(20, 2000), _stdevs(0.1), TO_LAYER_INPUT), output="layer",
-               baselines="distribution", hooks=True),
+               baselines="distribution", hooks=True, delta=True),
     MethodSpec("Layer Feature Ablation", "LayerFeatureAblation", "layer",
                (LAYER, PER_EVAL, TO_LAYER_INPUT), output="layer", baselines="none",
                gradients=False, hooks=True),
     MethodSpec("Layer LRP", "LayerLRP", "layer", (LAYER, TO_LAYER_INPUT), output="layer",
-               baselines="none", hooks=True, aliases=("Layer L R P",)),
+               baselines="none", hooks=True, aliases=("Layer L R P",), delta=True),
     # neuron family: what in the input drives one neuron of a layer ---------------------------
     MethodSpec("Neuron Gradient", "NeuronGradient", "neuron", (LAYER, NEURON),
                baselines="none", hooks=True, target=False),

@@ -18,8 +18,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..attr._utils.progress import AttributionCancelled
+from ..attr.core import AttributionCancelled
 from .attribution import PreparedExample, Settings
+from .interface import ExampleStore, ListStore, Visualiser
 
 Emit = Callable[[Dict[str, Any]], None]
 RESULT_CACHE = 512
@@ -54,7 +55,7 @@ class ProgressReporter:
         if self.job.stopped.is_set():
             return False
         now = time.monotonic()
-        if fraction >= 0 and now - self._last >= PROGRESS_INTERVAL:
+        if now - self._last >= PROGRESS_INTERVAL:
             self._last = now
             self.emit({"type": "progress", "id": self.job.id,
                        "fraction": round(self.start + self.span * min(1.0, fraction), 4),
@@ -66,13 +67,18 @@ class ComputeSession:
     """Runs a visualiser's jobs on a worker thread and reports through ``emit``.
 
     ``emit`` receives messages (dicts, possibly holding bytes) of types "fetch_started",
-    "progress", "example", "result", "done". ``examples`` mirrors what the front end shows.
+    "progress", "example", "result", "done". ``store`` holds the examples on screen (the
+    widget's ``examples`` trait); the session reads and replaces it, keeping no copy.
     """
 
-    def __init__(self, visualizer: Any, emit: Emit) -> None:
+    def __init__(self, visualizer: Visualiser, emit: Emit,
+                 store: Optional[ExampleStore] = None) -> None:
         self.visualizer = visualizer
         self.emit = emit
-        self.examples: List[Dict[str, Any]] = []
+        self.store: ExampleStore = store if store is not None else ListStore()
+        #: what each kind of request runs
+        self.jobs: Dict[str, Callable[[Job], None]] = {
+            "fetch": self._fetch, "recompute": self._recompute, "attribute": self._attribute_one}
         self._queue: queue.Queue[Optional[Job]] = queue.Queue()
         self._lock = threading.Lock()
         self._pending: List[Job] = []
@@ -81,11 +87,10 @@ class ComputeSession:
         self._idle = threading.Event()
         self._idle.set()
         self._cache: OrderedDict[Tuple[Any, ...], Dict[str, Any]] = OrderedDict()
-        self.settings: Optional[Settings] = None
 
-    # -- requests (called on the kernel thread) -------------------------------------------------
+    # -- requests (called on the kernel thread) ----------------------------------------------------
     def submit(self, kind: str, request_id: Any, payload: Dict[str, Any]) -> Job:
-        if kind not in ("fetch", "recompute", "attribute"):
+        if kind not in self.jobs:
             raise ValueError(f"unknown request type {kind!r}.")
         key = ("all",) if kind != "attribute" else (payload.get("example"), payload.get("model"))
         job = Job(request_id, kind, payload, key)
@@ -117,7 +122,7 @@ class ComputeSession:
             self._queue.put(None)
             self._thread = None
 
-    # -- worker -----------------------------------------------------------------------------------
+    # -- worker ------------------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(target=self._work, name="insight_widget-compute",
@@ -136,7 +141,7 @@ class ComputeSession:
                 if job.stopped.is_set():
                     self._done(job, job.stop_reason or "cancelled")
                 else:
-                    getattr(self, f"_run_{job.kind}")(job)
+                    self.jobs[job.kind](job)
             except AttributionCancelled:
                 self._done(job, job.stop_reason or "cancelled")
             except Exception as error:  # the request fails, the widget keeps working
@@ -148,9 +153,6 @@ class ComputeSession:
                     if not self._pending:
                         self._idle.set()
 
-    def _progress(self, job: Job, start: float, span: float, label: str) -> ProgressReporter:
-        return ProgressReporter(self.emit, job, start, span, label)
-
     def _done(self, job: Job, state: str, message: str = "", **extra: Any) -> None:
         self.emit({"type": "done", "id": job.id, "kind": job.kind, "state": state,
                    "message": message or (
@@ -158,74 +160,17 @@ class ComputeSession:
                        "Superseded by a newer request." if state == "superseded" else ""),
                    **extra})
 
-    def _attribute(self, job: Job, example: PreparedExample, model_index: int,
-                   settings: Settings, target: Any, start: float, span: float) -> Dict[str, Any]:
-        key = (example.id, model_index, settings.key(), target)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
-        label = f"{settings.method.name}: example {example.position}, model {model_index}"
-        outcome = self.visualizer.attribute(example, model_index, settings, target,
-                                            progress=self._progress(job, start, span, label))
-        if outcome.wire["error"] is None:
-            self._cache[key] = outcome.wire
-            while len(self._cache) > RESULT_CACHE:
-                self._cache.popitem(last=False)
-        return outcome.wire
-
-    def _settings(self, payload: Dict[str, Any]) -> Tuple[Settings, Optional[Settings]]:
-        """The settings of a request, and those of the method compared side by side (same
-        baselines and modalities, its own arguments), if any."""
-        chosen = payload.get("settings") or {}
-        viz = self.visualizer
-        settings = viz.make_settings(chosen.get("method", viz._config["attribution_method"]),
-                                     chosen.get("arguments"), chosen.get("baselines"),
-                                     chosen.get("active"))
-        compare = None
-        other = chosen.get("compare") or None
-        if other:
-            compare = viz.make_settings(other.get("method"), other.get("arguments"),
-                                        chosen.get("baselines"), chosen.get("active"))
-        self.settings = settings
-        return settings, compare
-
-    @staticmethod
-    def describe_settings(settings: Settings) -> Dict[str, Any]:
-        return {"method": settings.method.name, "arguments": settings.arguments,
-                "baselines": settings.baselines, "active": settings.active}
-
-    def _encode_example(self, example: PreparedExample) -> Dict[str, Any]:
-        viz = self.visualizer
-        return {"id": example.id, "position": example.position, "label": example.label,
-                "inputs": [f.encode_input(raw) for f, raw in zip(viz.features, example.raw)],
-                "predictions": example.predictions, "models": [], "compare": []}
-
-    def _pair(self, job: Job, example: PreparedExample, model_index: int, settings: Settings,
-              compare: Optional[Settings], target: Any, start: float, span: float
-              ) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
-        """The result of the chosen method and, when comparing, of the second method for the
-        same target."""
-        share = span / 2 if compare else span
-        result = self._attribute(job, example, model_index, settings, target, start, share)
-        if compare is None:
-            return result, None
-        other_target = result["target"] if result["target"] is not None else target
-        second = self._attribute(job, example, model_index, compare,
-                                 other_target if compare.method.target else None,
-                                 start + share, share)
-        return result, second
-
-    def _run_fetch(self, job: Job) -> None:
+    # -- jobs (``jobs`` maps each request type to one) ---------------------------------------------
+    def _fetch(self, job: Job) -> None:
         payload = job.payload
-        settings, compare = self._settings(payload)
+        settings, compare = self.visualizer.request_settings(payload.get("settings") or {})
         filters = payload.get("filters") or {}
         self.emit({"type": "fetch_started", "id": job.id,
                    "settings": self.describe_settings(settings)})
-        self.examples = []
+        self.store.set([])
         viz = self.visualizer
         max_batches = int(filters.get("max_batches", 64))
-        scanning = self._progress(job, 0.0, 0.0, "")
+        scanning = ProgressReporter(self.emit, job, 0.0, 0.0, "")
 
         def on_batch(batches: int, scanned: int) -> None:
             # the scan has no known length: report it in the label, at fraction 0
@@ -250,17 +195,18 @@ class ComputeSession:
                                             (k * models + m) * span, span)
                 wire["models"].append(result)
                 wire["compare"].append(second)
-            self.examples = [*self.examples, wire]
+            self.store.set([*self.store.get(), wire])
             self.emit({"type": "example", "id": job.id, "example": wire})
         state = job.stop_reason if job.stopped.is_set() else "complete"
         self._done(job, state, message=found.message if state == "complete" else "",
                    scanned=found.scanned, found=count, dataset_end=found.dataset_end)
 
-    def _run_recompute(self, job: Job) -> None:
-        settings, compare = self._settings(job.payload)
+    def _recompute(self, job: Job) -> None:
+        settings, compare = self.visualizer.request_settings(job.payload.get("settings") or {})
         models = len(self.visualizer.models)
-        total = max(1, len(self.examples) * models)
-        for k, wire in enumerate(list(self.examples)):
+        shown = list(self.store.get())
+        total = max(1, len(shown) * models)
+        for k, wire in enumerate(shown):
             example = self.visualizer.example(wire["id"])
             for m in range(models):
                 if job.stopped.is_set():
@@ -275,9 +221,9 @@ class ComputeSession:
                 self._send_result(job, wire["id"], m, result, second)
         self._done(job, "complete")
 
-    def _run_attribute(self, job: Job) -> None:
+    def _attribute_one(self, job: Job) -> None:
         payload = job.payload
-        settings, compare = self._settings(payload)
+        settings, compare = self.visualizer.request_settings(payload.get("settings") or {})
         example = self.visualizer.example(int(payload["example"]))
         model_index = int(payload["model"])
         if not 0 <= model_index < len(self.visualizer.models):
@@ -291,7 +237,7 @@ class ComputeSession:
     def _send_result(self, job: Job, example_id: int, model_index: int,
                      result: Dict[str, Any], second: Optional[Dict[str, Any]]) -> None:
         updated = []
-        for wire in self.examples:
+        for wire in self.store.get():
             if wire["id"] == example_id:
                 models = list(wire["models"])
                 compared = list(wire.get("compare") or [])
@@ -303,6 +249,49 @@ class ComputeSession:
                 compared[model_index] = second
                 wire = {**wire, "models": models, "compare": compared}
             updated.append(wire)
-        self.examples = updated
+        self.store.set(updated)
         self.emit({"type": "result", "id": job.id, "example": example_id, "model": model_index,
                    "result": result, "compare": second})
+
+    # -- steps shared by the jobs ------------------------------------------------------------------
+    def _pair(self, job: Job, example: PreparedExample, model_index: int, settings: Settings,
+              compare: Optional[Settings], target: Any, start: float, span: float
+              ) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
+        """The result of the chosen method and, when comparing, of the second method for the
+        same target."""
+        share = span / 2 if compare else span
+        result = self._cached_attribution(job, example, model_index, settings, target, start, share)
+        if compare is None:
+            return result, None
+        other_target = result["target"] if result["target"] is not None else target
+        second = self._cached_attribution(job, example, model_index, compare,
+                                 other_target if compare.method.target else None,
+                                 start + share, share)
+        return result, second
+
+    def _cached_attribution(self, job: Job, example: PreparedExample, model_index: int,
+                   settings: Settings, target: Any, start: float, span: float) -> Dict[str, Any]:
+        key = (example.id, model_index, settings.key(), target)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        label = f"{settings.method.name}: example {example.position}, model {model_index}"
+        progress = ProgressReporter(self.emit, job, start, span, label)
+        outcome = self.visualizer.attribute(example, model_index, settings, target, progress)
+        if outcome.wire["error"] is None:
+            self._cache[key] = outcome.wire
+            while len(self._cache) > RESULT_CACHE:
+                self._cache.popitem(last=False)
+        return outcome.wire
+
+    def _encode_example(self, example: PreparedExample) -> Dict[str, Any]:
+        viz = self.visualizer
+        return {"id": example.id, "position": example.position, "label": example.label,
+                "inputs": [f.encode_input(raw) for f, raw in zip(viz.features, example.raw)],
+                "predictions": example.predictions, "models": [], "compare": []}
+
+    @staticmethod
+    def describe_settings(settings: Settings) -> Dict[str, Any]:
+        return {"method": settings.method.name, "arguments": settings.arguments,
+                "baselines": settings.baselines, "active": settings.active}

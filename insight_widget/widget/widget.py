@@ -10,9 +10,10 @@ Custom messages from the front end: ``{"type": "fetch"|"recompute"|"attribute"|"
 "export", "id": ...}``. Replies carry the request id: "fetch_started", "progress", "example",
 "result", "done", "export" (bytes moved into binary buffers, with ``buffer_paths``).
 
-Streamed examples are sent once, as messages; the ``examples`` trait is then updated on the
-Python side *without* re-sending it (the front end applies the same update to its copy of the
-model), so every example crosses the wire exactly once.
+Streamed examples are sent once, as messages; the ``examples`` trait (the Python side's only
+copy: the compute session stores into it through :class:`QuietExamples`) is updated *without*
+re-sending it (the front end applies the same update to its copy of the model), so every
+example crosses the wire exactly once.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from typing import Any, Dict, List, Optional
 import anywidget
 import traitlets
 
+from .interface import Visualiser
 from .session import ComputeSession
+from .static import STATIC
 from .wire import split_buffers
-
-STATIC = pathlib.Path(__file__).resolve().parent.parent / "static"
 
 MISSING_BUNDLE_ESM = """
 export default {
@@ -50,6 +51,26 @@ def _bundle(name: str, fallback: str) -> Any:
     return path if path.exists() else fallback
 
 
+class QuietExamples:
+    """The widget's ``examples`` trait as the session's :class:`ExampleStore`: the one copy of
+    the examples on the Python side. Setting it does not re-send it, because the front end
+    applies the same change from the message ("example", "result") that carries it."""
+
+    def __init__(self, widget: VisualizerWidget) -> None:
+        self.widget = widget
+
+    def get(self) -> List[Dict[str, Any]]:
+        return self.widget.examples
+
+    def set(self, examples: List[Dict[str, Any]]) -> None:
+        quiet = self.widget._quiet
+        quiet.active = True
+        try:
+            self.widget.examples = examples
+        finally:
+            quiet.active = False
+
+
 class VisualizerWidget(anywidget.AnyWidget):
     """The visualiser's widget; create it with ``AttributionVisualizer.render()``."""
 
@@ -62,21 +83,15 @@ class VisualizerWidget(anywidget.AnyWidget):
     status = traitlets.Dict().tag(sync=True)
     instance = traitlets.Unicode().tag(sync=True)
 
-    def __init__(self, visualizer: Any, **kwargs: Any) -> None:
-        config = visualizer._config
-        super().__init__(
-            spec=visualizer.spec(), instance=uuid.uuid4().hex,
-            settings={"method": config["attribution_method"], "arguments": {},
-                      "filters": {"prediction": config["prediction"],
-                                  "classes": config["classes"],
-                                  "num_examples": config["num_examples"]}},
-            **kwargs)
+    def __init__(self, visualizer: Visualiser, **kwargs: Any) -> None:
+        super().__init__(spec=visualizer.spec(), instance=uuid.uuid4().hex,
+                         settings=visualizer.selection.widget_settings(), **kwargs)
         self.visualizer = visualizer
         self.side_panel = None
         #: when set (``serve()``), replies go here instead of the Jupyter comm
         self.transport: Optional[Any] = None
         self._quiet = threading.local()
-        self.session = ComputeSession(visualizer, self._emit)
+        self.session = ComputeSession(visualizer, self._emit, store=QuietExamples(self))
         self.on_msg(self._on_message)
 
     # -- front end -> Python ----------------------------------------------------------------------
@@ -103,10 +118,7 @@ class VisualizerWidget(anywidget.AnyWidget):
 
     # -- Python -> front end ----------------------------------------------------------------------
     def _emit(self, message: Dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind in ("fetch_started", "example", "result"):
-            self._mirror(self.session.examples)
-        if kind == "done":
+        if message.get("type") == "done":
             self.status = {key: message.get(key) for key in
                            ("id", "kind", "state", "message", "dataset_end", "scanned", "found")}
         if self.transport is not None:
@@ -115,14 +127,6 @@ class VisualizerWidget(anywidget.AnyWidget):
         content, paths, buffers = split_buffers(message)
         content["buffer_paths"] = paths
         self.send(content, buffers)
-
-    def _mirror(self, examples: List[Dict[str, Any]]) -> None:
-        """Set ``examples`` without sending it: the front end applies the same change."""
-        self._quiet.active = True
-        try:
-            self.examples = examples
-        finally:
-            self._quiet.active = False
 
     def _should_send_property(self, key: str, value: Any) -> bool:
         if key == "examples" and getattr(self._quiet, "active", False):

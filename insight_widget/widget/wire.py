@@ -10,7 +10,7 @@ the attribution's magnitude. Never JSON lists of floats, never base64 images.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -84,6 +84,23 @@ def image_to_uint8(image: Tensor) -> Tensor:
     return (unit.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).contiguous()
 
 
+def replace_bytes(value: Any, replace: Callable[[bytes, List[Any]], Any]) -> Any:
+    """A copy of the JSON-like ``value`` (dicts, lists, tuples) with every ``bytes`` value
+    (also bytearray/memoryview) replaced by ``replace(data, path)``; ``path`` is its key/index
+    path. The one walker for everything that carries tensors out of Python."""
+
+    def walk(item: Any, path: List[Any]) -> Any:
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            return replace(bytes(item), path)
+        if isinstance(item, dict):
+            return {key: walk(inner, [*path, key]) for key, inner in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [walk(inner, [*path, index]) for index, inner in enumerate(item)]
+        return item
+
+    return walk(value, [])
+
+
 def split_buffers(message: Any) -> Tuple[Any, List[List[Any]], List[bytes]]:
     """Move every ``bytes`` value out of a JSON-like ``message``.
 
@@ -94,18 +111,11 @@ def split_buffers(message: Any) -> Tuple[Any, List[List[Any]], List[bytes]]:
     paths: List[List[Any]] = []
     buffers: List[bytes] = []
 
-    def walk(value: Any, path: List[Any]) -> Any:
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            paths.append(path)
-            buffers.append(bytes(value))
-            return None
-        if isinstance(value, dict):
-            return {key: walk(item, [*path, key]) for key, item in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [walk(item, [*path, index]) for index, item in enumerate(value)]
-        return value
+    def move(data: bytes, path: List[Any]) -> None:
+        paths.append(path)
+        buffers.append(data)
 
-    return walk(message, []), paths, buffers
+    return replace_bytes(message, move), paths, buffers
 
 
 def wire_size(value: Any) -> int:

@@ -90,7 +90,7 @@ def test_token_id_models_open_with_layer_integrated_gradients_on_the_embedding()
     from insight_widget.examples.apps import sentiment_visualizer
 
     viz = sentiment_visualizer()
-    assert viz._config["attribution_method"] == "Layer Integrated Gradients"
+    assert viz.selection.method == "Layer Integrated Gradients"
     assert viz.spec()["layers"][0]["default"] == "embedding"
     outputs = viz.visualize()
     assert outputs
@@ -105,7 +105,7 @@ def test_float_input_models_keep_the_last_convolution_as_default_layer():
     viz = AttributionVisualizer(shapes.load_model(), shapes.CLASSES,
                                 ImageFeature("Photo", None, None),
                                 [Batch(*shapes.make_dataset(4, seed=3))])
-    assert viz._config["attribution_method"] == "Integrated Gradients"
+    assert viz.selection.method == "Integrated Gradients"
     model = shapes.load_model()
     convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
     assert viz.spec()["layers"][0]["default"] == convs[-1]

@@ -3,6 +3,8 @@ on a small CNN, a multi-modal model (one modality held fixed) and a tabular mode
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 
@@ -40,6 +42,35 @@ def test_method_names_and_aliases_are_unique():
     names = [n for spec in METHODS for n in {spec.name, spec.class_name, *spec.aliases}]
     assert len(names) == len(set(names))
     assert find_method("IntegratedGradients") is find_method("Integrated Gradients")
+
+
+@pytest.mark.parametrize("spec", METHODS, ids=lambda s: s.class_name)
+def test_declared_call_roles_match_the_engine_signature(spec):
+    """The visualiser builds every call from these declarations alone (no signature
+    inspection at run time), so each must agree with the engine class it names."""
+    engine = spec.resolve()
+    parameters = inspect.signature(engine.attribute).parameters
+    init = inspect.signature(engine.__init__).parameters
+    # a wrapper (NoiseTunnel) forwards target and baselines to the method it wraps
+    wraps = any(a.role == "base" for a in spec.arguments)
+    if not wraps:
+        assert spec.target == ("target" in parameters), spec.name
+        assert (spec.baselines != "none") == ("baselines" in parameters), spec.name
+    assert spec.delta == ("return_convergence_delta" in parameters), spec.name
+    for argument in spec.arguments:
+        if argument.role == "attribute":
+            assert argument.name in parameters, argument.name
+        if argument.role == "init":
+            assert argument.name in init, argument.name
+    if spec.needs_layer:
+        assert "layer" in init
+
+
+def test_a_wrapper_takes_its_baselines_from_the_wrapped_method():
+    tunnel = find_method("Noise Tunnel")
+    assert tunnel.wrapped({"base_method": "Integrated Gradients"}).baselines == "single"
+    assert tunnel.wrapped({"base_method": "Saliency"}).baselines == "none"
+    assert find_method("Saliency").wrapped({}) is None
 
 
 @pytest.fixture(scope="module")

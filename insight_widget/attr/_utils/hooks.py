@@ -9,7 +9,6 @@ the forward pass or a user callback raises, so the model is left exactly as it w
 from __future__ import annotations
 
 import warnings
-from collections import Counter
 from contextlib import AbstractContextManager
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -37,9 +36,6 @@ class HookSet(AbstractContextManager):
     def forward_pre_hook(self, module: nn.Module, hook: Callable[..., Any], **kwargs: Any) -> None:
         self.add(module.register_forward_pre_hook(hook, **kwargs))
 
-    def full_backward_hook(self, module: nn.Module, hook: Callable[..., Any]) -> None:
-        self.add(module.register_full_backward_hook(hook))
-
     def set_attribute(self, owner: Any, name: str, value: Any) -> None:
         """``setattr(owner, name, value)`` now; the previous value (or absence) returns on exit."""
         self._attributes.append((owner, name, getattr(owner, name, _MISSING)))
@@ -58,16 +54,6 @@ class HookSet(AbstractContextManager):
 
     def __exit__(self, *exc_info: Any) -> None:
         self.remove_all()
-
-
-class ForwardCallCounter:
-    """Counts calls of selected modules during forward passes (for reuse detection)."""
-
-    def __init__(self) -> None:
-        self.calls: Counter = Counter()
-
-    def hook(self, module: nn.Module, _inputs: Any, _output: Any) -> None:
-        self.calls[module] += 1
 
 
 def warn_reused_modules(

@@ -45,6 +45,13 @@ def difference(x: Tensor, baseline: PathBaseline) -> Tensor:
     return x - baseline
 
 
+def times_difference(values: Sequence[Tensor], inputs: Sequence[Tensor],
+                     baselines: Sequence[PathBaseline]) -> Tuple[Tensor, ...]:
+    """``v * (x - x')`` per input: the global form of a gradient-like attribution (the "multiply
+    by inputs" step of Integrated Gradients, DeepLift, GradientShap and their kin)."""
+    return tuple(v * difference(x, b) for v, x, b in zip(values, inputs, baselines))
+
+
 def path_points(
     inputs: Sequence[Tensor], baselines: Sequence[PathBaseline], alphas: Sequence[float]
 ) -> Tuple[Tensor, ...]:
@@ -95,6 +102,55 @@ class PathIntegral:
     endpoint_outputs: Optional[Tuple[Tensor, Tensor]]
 
 
+#: evaluate(path_rows, start, stop) -> (this chunk's partial sums per tensor, targeted outputs
+#: per row) for the path points ``alphas[start:stop]``
+ChunkFn = Callable[[Tuple[Tensor, ...], int, int], Tuple[Sequence[Tensor], Tensor]]
+
+
+def walk_path(
+    evaluate: ChunkFn,
+    inputs: Tuple[Tensor, ...],
+    baselines: Tuple[PathBaseline, ...],
+    alphas: Sequence[float],
+    internal_batch_size: Optional[int],
+    rows_per_example: Optional[Tuple[Tensor, ...]] = None,
+    overlap: int = 0,
+    measure_first: bool = False,
+) -> PathIntegral:
+    """The one loop over a straight path: chunks of the points ``x' + alpha_k (x - x')``
+    (step-major rows, chunked under ``internal_batch_size`` or the memory budget), each
+    evaluated by ``evaluate`` into partial sums that are added up; progress is reported per
+    chunk. With ``overlap=1`` consecutive chunks share a point (finite differences along the
+    path need both ends). ``rows_per_example`` are the tensors whose per-row size feeds the
+    memory budget (defaults to ``inputs``). ``measure_first``: without ``internal_batch_size``,
+    evaluate one step first and size the other chunks from what it saved for backward (for
+    models whose activations per row dwarf their input row, e.g. a language model's logits).
+    """
+    total = len(alphas)
+    num_examples = inputs[0].shape[0]
+    planner = ChunkPlanner(total, num_examples, internal_batch_size,
+                           row_bytes(rows_per_example or inputs), minimum_items=overlap + 1,
+                           overlap=overlap, measure_first=measure_first)
+    sums: Optional[list] = None
+    first_output = last_output = None
+    for start, stop in planner:
+        points = path_points(inputs, baselines, alphas[start:stop])
+        with planner.measure((stop - start) * num_examples):
+            partial, outputs = evaluate(points, start, stop)
+        sums = list(partial) if sums is None else [s + p for s, p in zip(sums, partial)]
+        if start == 0:
+            first_output = outputs[:num_examples] if outputs.dim() > 0 else None
+        if stop == total:
+            last_output = outputs[-num_examples:] if outputs.dim() > 0 else None
+        report_progress(stop, total)
+    assert sums is not None
+    endpoints = None
+    has_ends = alphas[0] == 0.0 and alphas[-1] == 1.0
+    if has_ends and first_output is not None and last_output is not None:
+        endpoints = (first_output, last_output)
+    return PathIntegral(tuple(sums), endpoints)
+
+
 def integrate_gradients(
     gradient_fn: GradientFn,
     inputs: Tuple[Tensor, ...],
@@ -108,32 +164,16 @@ def integrate_gradients(
     """Weighted gradient sums along the straight path from ``baselines`` to ``inputs``.
 
     ``gradient_fn`` receives the path rows of one chunk of steps (and the number of steps in
-    it) and returns the gradients per row plus the targeted outputs. ``rows_per_example``
-    are the tensors whose per-row size feeds the memory budget (defaults to ``inputs``).
-    ``measure_first``: when no ``internal_batch_size`` is given, evaluate one step first and
-    size the other chunks from what it saved for backward (for models whose activations per
-    row dwarf their input row, e.g. a language model over its vocabulary).
+    it) and returns the gradients per row plus the targeted outputs; each chunk contributes
+    ``sum_k w_k grad(point_k)`` over its steps (see :func:`walk_path`, also for
+    ``measure_first``).
     """
     step_sizes, alphas = step_sizes_and_alphas(method, n_steps)
     num_examples = inputs[0].shape[0]
-    planner = ChunkPlanner(n_steps, num_examples, internal_batch_size,
-                           row_bytes(rows_per_example or inputs), measure_first=measure_first)
-    sums: Optional[list] = None
-    first_output = last_output = None
-    for start, stop in planner:
-        points = path_points(inputs, baselines, alphas[start:stop])
-        with planner.measure((stop - start) * num_examples):
-            grads, outputs = gradient_fn(points, stop - start)
-        partial = [weighted_step_sum(g, step_sizes[start:stop], num_examples) for g in grads]
-        sums = partial if sums is None else [s + p for s, p in zip(sums, partial)]
-        if start == 0:
-            first_output = outputs[:num_examples] if outputs.dim() > 0 else None
-        if stop == n_steps:
-            last_output = outputs[-num_examples:] if outputs.dim() > 0 else None
-        report_progress(stop, n_steps)
-    assert sums is not None
-    endpoints = None
-    has_ends = alphas[0] == 0.0 and alphas[-1] == 1.0
-    if has_ends and first_output is not None and last_output is not None:
-        endpoints = (first_output, last_output)
-    return PathIntegral(tuple(sums), endpoints)
+
+    def evaluate(points: Tuple[Tensor, ...], start: int, stop: int):
+        grads, outputs = gradient_fn(points, stop - start)
+        return [weighted_step_sum(g, step_sizes[start:stop], num_examples) for g in grads], outputs
+
+    return walk_path(evaluate, inputs, baselines, alphas, internal_batch_size, rows_per_example,
+                     measure_first=measure_first)

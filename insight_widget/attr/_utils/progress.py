@@ -44,16 +44,6 @@ def attribution_progress(callback: ProgressCallback) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def progress_scope(callback: Optional[ProgressCallback]) -> Iterator[None]:
-    """Like :func:`attribution_progress` but a no-op for ``None``."""
-    if callback is None:
-        yield
-    else:
-        with attribution_progress(callback):
-            yield
-
-
-@contextlib.contextmanager
 def progress_span(start: float, stop: float) -> Iterator[None]:
     """Map fractions reported inside the block into ``[start, stop]`` of the listeners.
 
@@ -67,7 +57,7 @@ def progress_span(start: float, stop: float) -> Iterator[None]:
         return
 
     def scaled(callback: ProgressCallback) -> ProgressCallback:
-        return lambda f: callback(f if f < 0 else start + (stop - start) * f)
+        return lambda f: callback(start + (stop - start) * f)
 
     token = _callbacks.set(tuple(scaled(c) for c in outer))
     try:
@@ -88,14 +78,6 @@ def report_progress(done: float, total: float) -> None:
             raise AttributionCancelled("attribution cancelled by its progress callback")
 
 
-def check_cancelled() -> None:
-    """Give listeners a chance to cancel without reporting new progress."""
-    callbacks = _callbacks.get()
-    for callback in callbacks:
-        if callback(-1.0) is False:
-            raise AttributionCancelled("attribution cancelled by its progress callback")
-
-
 class TextProgress:
     """A minimal text progress bar on stderr (Captum's ``show_progress=True``)."""
 
@@ -108,8 +90,6 @@ class TextProgress:
         self.history: List[float] = []
 
     def __call__(self, fraction: float) -> None:
-        if fraction < 0:
-            return
         self.history.append(fraction)
         if fraction - self._last < 0.01 and fraction < 1.0:
             return

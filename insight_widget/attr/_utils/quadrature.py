@@ -17,7 +17,7 @@ A rule with ``n`` nodes returns ``(step_sizes, alphas)`` such that
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -68,11 +68,3 @@ def step_sizes_and_alphas(method: str, n_steps: int) -> Tuple[List[float], List[
     steps, alphas = _rule(method, n_steps)
     return list(steps), list(alphas)
 
-
-def approximation_parameters(
-    method: str,
-) -> Tuple[Callable[[int], List[float]], Callable[[int], List[float]]]:
-    """Captum-style accessor: ``(step_sizes(n), alphas(n))`` functions for ``method``."""
-    check_choice("method", method, SUPPORTED_METHODS)
-    return (lambda n: step_sizes_and_alphas(method, n)[0],
-            lambda n: step_sizes_and_alphas(method, n)[1])

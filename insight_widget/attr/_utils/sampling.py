@@ -28,7 +28,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .inputs import expand_additional_forward_args, slice_additional_forward_args
+from .inputs import (
+    expand_additional_forward_args,
+    format_baseline_distribution,
+    slice_additional_forward_args,
+)
+from .prepare import PreparedCall
 from .target import Target
 from .validation import check_number, describe, is_number
 
@@ -51,6 +56,26 @@ class ReferenceRows:
     @property
     def rows(self) -> int:
         return self.num_examples * self.per_example
+
+    def mean_per_example(self, per_row: Tuple[Tensor, ...]) -> Tuple[Tensor, ...]:
+        """Tensors of ``rows`` rows -> the mean over each example's rows, (N, ...)."""
+        return tuple(t.reshape(self.num_examples, self.per_example, *t.shape[1:]).mean(1)
+                     for t in per_row)
+
+
+def reference_distribution_pairs(baselines: Any, call: PreparedCall, inputs_as_given: Any,
+                                 algorithm: str, single: str) -> ReferenceRows:
+    """A DeepLiftShap-style method's rows: ``baselines`` formatted as a reference
+    distribution of B >= 2 examples (else ``ValueError`` pointing to ``single``, the method
+    for one baseline), and every example of ``call`` paired with every reference."""
+    distribution = format_baseline_distribution(baselines, call.inputs, inputs_as_given)
+    count = distribution[0].shape[0]
+    if count < 2:
+        raise ValueError(
+            f"`baselines` must hold at least 2 reference examples for {algorithm} (it "
+            f"averages over them); got {count}. Use {single} for a single baseline."
+        )
+    return all_reference_pairs(call.inputs, distribution, call.target, call.args)
 
 
 def all_reference_pairs(
@@ -199,5 +224,6 @@ __all__ = [
     "gradient_shap_rows",
     "noisy_samples",
     "path_coefficients",
+    "reference_distribution_pairs",
     "sum_over_samples",
 ]

@@ -15,10 +15,16 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
+from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.target import Target
 from .._utils.validation import check_bool, check_callable, check_module, check_number, describe
-from ..base import GradientAttribution, TensorOrTupleOfTensors, convergence_delta
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    TensorOrTupleOfTensors,
+    convergence_delta,
+)
 
 CustomAttributionFunc = Callable[..., Tuple[Tensor, ...]]
 
@@ -89,7 +95,7 @@ def deeplift_attributions(
     if custom_attribution_func is None:
         if not multiply_by_inputs:
             return multipliers
-        return tuple(m * (x - b) for m, x, b in zip(multipliers, inputs, baselines))
+        return times_difference(multipliers, inputs, baselines)
     count = _positional_count(custom_attribution_func)
     arguments = (multipliers, inputs, baselines)[: count if count is not None else 3]
     result = custom_attribution_func(*arguments)
@@ -102,7 +108,7 @@ def deeplift_attributions(
     return result
 
 
-class DeepLift(GradientAttribution):
+class DeepLift(MultipliesByInputsOption, GradientAttribution):
     r"""DeepLift (rescale rule): attributions that explain F(x) - F(x') exactly.
 
     Each supported non-linearity's derivative is replaced by the multiplier
@@ -140,12 +146,8 @@ class DeepLift(GradientAttribution):
         check_module("model", model, "DeepLift installs hooks on its non-linear modules")
         super().__init__(model)
         self.model = model
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
+        self._set_multiply_by_inputs(multiply_by_inputs)
         self.eps = check_number("eps", eps, minimum=0.0)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
 
     def has_convergence_delta(self) -> bool:
         return True

@@ -6,9 +6,9 @@ from typing import Any, Optional, Tuple, Union
 
 from torch import Tensor, nn
 
-from .._utils.inputs import format_baseline_distribution, restore_format
+from .._utils.inputs import restore_format
 from .._utils.prepare import prepare_call
-from .._utils.sampling import all_reference_pairs
+from .._utils.sampling import reference_distribution_pairs
 from .._utils.validation import check_bool
 from ..base import TensorOrTupleOfTensors, convergence_delta
 from .deep_lift import (
@@ -66,21 +66,14 @@ class DeepLiftShap(DeepLift):
                             gradients_of="DeepLiftShap")
         check_bool("return_convergence_delta", return_convergence_delta)
         custom = check_custom_attribution_func(custom_attribution_func)
-        distribution = format_baseline_distribution(baselines, call.inputs, inputs)
-        count = distribution[0].shape[0]
-        if count < 2:
-            raise ValueError(
-                "`baselines` must hold at least 2 reference examples for DeepLiftShap (it "
-                f"averages over them); got {count}. Use DeepLift for a single baseline."
-            )
-        pairs = all_reference_pairs(call.inputs, distribution, call.target, call.args)
+        pairs = reference_distribution_pairs(baselines, call, inputs, "DeepLiftShap",
+                                             "DeepLift")
         multipliers, outputs = deeplift_multipliers(self.model, pairs.inputs, pairs.baselines,
                                                     pairs.target, pairs.args, self.eps,
                                                     type(self).__name__)
         per_pair = deeplift_attributions(multipliers, pairs.inputs, pairs.baselines,
                                          self._multiply_by_inputs, custom)
-        attributions = tuple(a.reshape(call.num_examples, count, *a.shape[1:]).mean(1)
-                             for a in per_pair)
+        attributions = pairs.mean_per_example(per_pair)
         result = restore_format(attributions, call.was_tuple)
         if not return_convergence_delta:
             return result

@@ -10,14 +10,20 @@ from torch import Tensor
 from .._utils.batching import ChunkPlanner, row_bytes
 from .._utils.forward import input_gradients
 from .._utils.inputs import format_baseline_distribution, restore_format
+from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.progress import report_progress
 from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
 from .._utils.validation import check_bool, check_int, check_optional_int
-from ..base import GradientAttribution, TensorOrTupleOfTensors, convergence_delta
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    TensorOrTupleOfTensors,
+    convergence_delta,
+)
 
 
-class GradientShap(GradientAttribution):
+class GradientShap(MultipliesByInputsOption, GradientAttribution):
     r"""SHAP values approximated by expected gradients.
 
     For each example, ``n_samples`` rows are drawn: the input plus Gaussian noise
@@ -45,11 +51,7 @@ class GradientShap(GradientAttribution):
 
     def __init__(self, forward_func: Callable[..., Any], multiply_by_inputs: bool = True) -> None:
         super().__init__(forward_func)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def has_convergence_delta(self) -> bool:
         return True
@@ -103,7 +105,7 @@ class GradientShap(GradientAttribution):
             with planner.measure(stop - start):
                 grads, _ = input_gradients(self.forward_func, points, target_rows, args_rows)
             if self._multiply_by_inputs:
-                grads = tuple(g * (x - b) for g, x, b in zip(grads, noisy, references))
+                grads = times_difference(grads, noisy, references)
             for buffer, g in zip(per_row, grads):
                 buffer[start:stop] = g
             if return_convergence_delta:

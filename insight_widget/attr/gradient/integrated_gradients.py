@@ -13,14 +13,19 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.path import difference, integrate_gradients
+from .._utils.path import integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
 from .._utils.validation import check_bool, check_optional_int
-from ..base import GradientAttribution, TensorOrTupleOfTensors, convergence_delta
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    TensorOrTupleOfTensors,
+    convergence_delta,
+)
 
 
-class IntegratedGradients(GradientAttribution):
+class IntegratedGradients(MultipliesByInputsOption, GradientAttribution):
     r"""Path integral of gradients from a baseline x' to the input x:
 
     .. math::
@@ -39,11 +44,7 @@ class IntegratedGradients(GradientAttribution):
 
     def __init__(self, forward_func: Callable[..., Any], multiply_by_inputs: bool = True) -> None:
         super().__init__(forward_func)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def has_convergence_delta(self) -> bool:
         return True
@@ -93,8 +94,7 @@ class IntegratedGradients(GradientAttribution):
                                        internal_batch_size)
         attributions = integral.gradient_sums
         if self._multiply_by_inputs:
-            attributions = tuple(g * difference(x, b) for g, x, b in zip(attributions, call.inputs,
-                                                                         baselines_))
+            attributions = times_difference(attributions, call.inputs, baselines_)
         result = restore_format(attributions, call.was_tuple)
         if not return_convergence_delta:
             return result

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Union
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._utils.layer_hooks import check_grad_kwargs, layer_gradients
+from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
 from .._utils.prepare import prepare_call
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors
 from ._common import check_flags, single_layer

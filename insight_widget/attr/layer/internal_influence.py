@@ -12,7 +12,8 @@ from .._utils.inputs import (
     expand_baselines,
     format_baselines,
 )
-from .._utils.layer_hooks import LayerRecord, check_grad_kwargs, layer_gradients
+from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
+from .._utils.layer_capture import LayerRecord
 from .._utils.path import integrate_gradients
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule

@@ -6,7 +6,7 @@ from typing import Any, Callable, List, Optional, Union
 
 from torch import Tensor
 
-from .._utils.layer_hooks import LayerSpec, format_layer_result, layer_activations, layers_as_list
+from .._utils.layer_capture import LayerSpec, format_layer_result, layer_activations, layers_as_list
 from .._utils.prepare import prepare_call
 from ..base import LayerAttribution, TensorOrTupleOfTensors
 from ._common import check_flags

@@ -6,16 +6,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from torch import Tensor, nn
 
-from .._utils.batching import ChunkPlanner, row_bytes
 from .._utils.inputs import (
     expand_additional_forward_args,
     expand_baselines,
     format_baselines,
 )
-from .._utils.layer_hooks import LayerRecord, check_grad_kwargs, layer_gradients
-from .._utils.path import path_points
+from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
+from .._utils.layer_capture import LayerRecord
+from .._utils.path import walk_path
 from .._utils.prepare import prepare_call
-from .._utils.progress import report_progress
 from .._utils.quadrature import step_sizes_and_alphas, validate_rule
 from .._utils.validation import check_bool, check_optional_int
 from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors, convergence_delta
@@ -90,38 +89,26 @@ class LayerConductance(LayerAttribution, GradientAttribution):
         grad_kwargs = check_grad_kwargs(grad_kwargs)
         baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
         n = call.num_examples
-        points_total = n_steps + 1
-        _, alphas = step_sizes_and_alphas(method, points_total)
-        planner = ChunkPlanner(points_total, n, internal_batch_size, row_bytes(call.inputs),
-                               minimum_items=2, overlap=1)
-        sums: Optional[List[Tensor]] = None
-        record: Optional[LayerRecord] = None
-        first_output = last_output = None
-        for start, stop in planner:
+        # n_steps + 1 path points: n_steps finite differences
+        _, alphas = step_sizes_and_alphas(method, n_steps + 1)
+        records: List[LayerRecord] = []  # the layer's format, for restoring the result
+
+        def evaluate(points: Tuple[Tensor, ...], start: int, stop: int):
             count = stop - start
-            points = path_points(call.inputs, baselines_, alphas[start:stop])
-            with planner.measure(count * n):
-                result = layer_gradients(self.forward_func, [self.layer], points,
-                                         call.target.repeat(count),
-                                         expand_additional_forward_args(call.args, count),
-                                         attribute_to_layer_input, self.device_ids, grad_kwargs)
-            record = result.gradients[0]
-            partial = [finite_difference_sum(g, a, count, n) for g, a in
-                       zip(record.tensors, result.activations[0].tensors)]
-            sums = partial if sums is None else [s + p for s, p in zip(sums, partial)]
-            if start == 0 and result.output.dim() > 0:
-                first_output = result.output[:n]
-            if stop == points_total and result.output.dim() > 0:
-                last_output = result.output[-n:]
-            report_progress(stop, points_total)
-        assert sums is not None and record is not None
-        attributions = record.restore(sums)
+            result = layer_gradients(self.forward_func, [self.layer], points,
+                                     call.target.repeat(count),
+                                     expand_additional_forward_args(call.args, count),
+                                     attribute_to_layer_input, self.device_ids, grad_kwargs)
+            records[:] = [result.gradients[0]]
+            return [finite_difference_sum(g, a, count, n) for g, a in
+                    zip(result.gradients[0].tensors, result.activations[0].tensors)], result.output
+
+        integral = walk_path(evaluate, call.inputs, baselines_, alphas, internal_batch_size,
+                             overlap=1)
+        sums = list(integral.gradient_sums)
+        attributions = records[0].restore(sums)
         if not return_convergence_delta:
             return attributions
-        endpoints = None
-        if alphas[0] == 0.0 and alphas[-1] == 1.0 and first_output is not None \
-                and last_output is not None:
-            endpoints = (first_output, last_output)
         delta = convergence_delta(self.forward_func, sums, baselines_, call.inputs, call.target,
-                                  call.args, endpoints)
+                                  call.args, integral.endpoint_outputs)
         return attributions, delta

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from .._utils.deeplift_rules import deeplift_rules, rule_for
 from .._utils.inputs import expand_additional_forward_args, expand_baselines, format_baselines
-from .._utils.layer_hooks import LayerRecord, check_grad_kwargs, layer_activations, layer_gradients
+from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
+from .._utils.layer_capture import LayerRecord, layer_activations
 from .._utils.prepare import prepare_call
 from .._utils.target import Target
 from .._utils.validation import check_bool

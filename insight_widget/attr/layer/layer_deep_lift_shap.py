@@ -6,9 +6,8 @@ from typing import Any, Optional, Tuple, Union
 
 from torch import Tensor, nn
 
-from .._utils.inputs import format_baseline_distribution
 from .._utils.prepare import prepare_call
-from .._utils.sampling import all_reference_pairs
+from .._utils.sampling import reference_distribution_pairs
 from .._utils.validation import check_bool
 from ..base import TensorOrTupleOfTensors, convergence_delta
 from ..gradient.deep_lift import (
@@ -60,21 +59,14 @@ class LayerDeepLiftShap(LayerDeepLift, DeepLiftShap):
         call = prepare_call(inputs, target, additional_forward_args,
                             gradients_of=type(self).__name__)
         custom = check_custom_attribution_func(custom_attribution_func)
-        distribution = format_baseline_distribution(baselines, call.inputs, inputs)
-        count = distribution[0].shape[0]
-        if count < 2:
-            raise ValueError(
-                "`baselines` must hold at least 2 reference examples for LayerDeepLiftShap (it "
-                f"averages over them); got {count}. Use LayerDeepLift for a single baseline."
-            )
-        pairs = all_reference_pairs(call.inputs, distribution, call.target, call.args)
+        pairs = reference_distribution_pairs(baselines, call, inputs, "LayerDeepLiftShap",
+                                             "LayerDeepLift")
         multipliers, at_x, at_b, outputs = layer_multipliers(
             self.model, self.layer, pairs.inputs, pairs.baselines, pairs.target, pairs.args,
             attribute_to_layer_input, self.eps, type(self).__name__)
         per_pair = deeplift_attributions(multipliers.tensors, at_x.tensors, at_b.tensors,
                                          self._multiply_by_inputs, custom)
-        attributions = tuple(a.reshape(call.num_examples, count, *a.shape[1:]).mean(1)
-                             for a in per_pair)
+        attributions = pairs.mean_per_example(per_pair)
         result = multipliers.restore(attributions)
         if not return_convergence_delta:
             return result

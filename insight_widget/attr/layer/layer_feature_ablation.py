@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from .._utils.feature_mask import format_feature_mask
 from .._utils.inputs import expand_baselines, format_baselines
-from .._utils.layer_hooks import layer_activations, layer_replacing_evaluator
+from .._utils.layer_capture import layer_activations, layer_replacing_evaluator
 from .._utils.perturbation import ablation_attributions, plan_evaluation
 from .._utils.prepare import prepare_call
 from ..base import LayerAttribution, PerturbationAttribution, TensorOrTupleOfTensors

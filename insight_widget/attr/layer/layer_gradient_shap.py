@@ -8,15 +8,23 @@ import torch
 from torch import Tensor, nn
 
 from .._utils.inputs import format_baseline_distribution
-from .._utils.layer_hooks import endpoint_activations, layer_gradients
+from .._utils.layer_autograd import layer_gradients
+from .._utils.layer_capture import endpoint_activations
+from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
 from .._utils.validation import check_bool, check_int
-from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors, convergence_delta
+from ..base import (
+    GradientAttribution,
+    LayerAttribution,
+    MultipliesByInputsOption,
+    TensorOrTupleOfTensors,
+    convergence_delta,
+)
 from ._common import check_flags, single_layer
 
 
-class LayerGradientShap(LayerAttribution, GradientAttribution):
+class LayerGradientShap(MultipliesByInputsOption, LayerAttribution, GradientAttribution):
     r"""GradientShap at a layer: for each example, ``n_samples`` rows are drawn (the input plus
     Gaussian noise of ``stdevs``, a reference drawn from ``baselines``, a uniform point c on the
     path between them); each row contributes the layer gradient at the path point times the
@@ -38,11 +46,7 @@ class LayerGradientShap(LayerAttribution, GradientAttribution):
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
                  device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True) -> None:
         super().__init__(forward_func, single_layer(layer, "LayerGradientShap"), device_ids)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def has_convergence_delta(self) -> bool:
         return True
@@ -79,8 +83,7 @@ class LayerGradientShap(LayerAttribution, GradientAttribution):
             (at_x,), (at_b,), endpoints = endpoint_activations(
                 self.forward_func, [self.layer], noisy, references, target_rows, args_rows,
                 attribute_to_layer_input, self.device_ids)
-            per_row = tuple(g * (x - b) for g, x, b in zip(grads.tensors, at_x.tensors,
-                                                            at_b.tensors))
+            per_row = times_difference(grads.tensors, at_x.tensors, at_b.tensors)
         else:
             per_row = grads.tensors
         attributions = grads.restore(tuple(sum_over_samples(a, call.num_examples) / n_samples

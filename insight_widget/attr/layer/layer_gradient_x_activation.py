@@ -6,21 +6,20 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 from torch import Tensor
 
-from .._utils.layer_hooks import (
-    LayerRecord,
-    LayerSpec,
-    check_grad_kwargs,
-    format_layer_result,
-    layer_gradients,
-    layers_as_list,
-)
+from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
+from .._utils.layer_capture import LayerRecord, LayerSpec, format_layer_result, layers_as_list
 from .._utils.prepare import prepare_call
 from .._utils.validation import check_bool
-from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors
+from ..base import (
+    GradientAttribution,
+    LayerAttribution,
+    MultipliesByInputsOption,
+    TensorOrTupleOfTensors,
+)
 from ._common import check_flags
 
 
-class LayerGradientXActivation(LayerAttribution, GradientAttribution):
+class LayerGradientXActivation(MultipliesByInputsOption, LayerAttribution, GradientAttribution):
     r"""Element-wise product of a layer's activation and the gradient of the target output
     w.r.t. it:
 
@@ -43,12 +42,8 @@ class LayerGradientXActivation(LayerAttribution, GradientAttribution):
                  device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True,
                  memory_efficient: bool = False) -> None:
         super().__init__(forward_func, layer, device_ids)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
+        self._set_multiply_by_inputs(multiply_by_inputs)
         self.memory_efficient = check_bool("memory_efficient", memory_efficient)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
 
     def attribute(
         self,

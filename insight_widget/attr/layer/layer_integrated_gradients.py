@@ -13,25 +13,30 @@ from .._utils.inputs import (
     expand_baselines,
     format_baselines,
 )
-from .._utils.layer_hooks import (
+from .._utils.layer_autograd import check_grad_kwargs, layer_gradients
+from .._utils.layer_capture import (
     LayerSpec,
-    check_grad_kwargs,
     endpoint_activations,
     flatten_records,
     format_layer_result,
-    layer_gradients,
     layers_as_list,
     unflatten_like,
 )
-from .._utils.path import integrate_gradients
+from .._utils.path import integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
 from .._utils.validation import check_bool, check_optional_int
-from ..base import GradientAttribution, LayerAttribution, TensorOrTupleOfTensors, convergence_delta
+from ..base import (
+    GradientAttribution,
+    LayerAttribution,
+    MultipliesByInputsOption,
+    TensorOrTupleOfTensors,
+    convergence_delta,
+)
 from ._common import check_flags
 
 
-class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
+class LayerIntegratedGradients(MultipliesByInputsOption, LayerAttribution, GradientAttribution):
     r"""Integrated Gradients of the output w.r.t. a layer's activations, along the straight
     path between the layer's activations at the baselines (y') and at the inputs (y):
 
@@ -64,11 +69,7 @@ class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
                 UserWarning,
                 stacklevel=2,
             )
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def has_convergence_delta(self) -> bool:
         return True
@@ -128,7 +129,7 @@ class LayerIntegratedGradients(LayerAttribution, GradientAttribution):
                                        rows_per_example=(*call.inputs, *layer_x))
         values = integral.gradient_sums
         if self._multiply_by_inputs:
-            values = tuple(g * (x - b) for g, x, b in zip(values, layer_x, layer_b))
+            values = times_difference(values, layer_x, layer_b)
         result = format_layer_result(unflatten_like(values, at_inputs), was_list)
         if not return_convergence_delta:
             return result

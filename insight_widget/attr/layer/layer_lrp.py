@@ -7,7 +7,7 @@ from typing import Any, List, Tuple, Union
 from torch import Tensor, nn
 
 from .._utils.hooks import resolve_modules
-from .._utils.layer_hooks import (
+from .._utils.layer_capture import (
     LayerRecord,
     format_layer_result,
     layers_as_list,

@@ -7,7 +7,7 @@ from typing import Any, Tuple, Union
 from torch import Tensor, nn
 
 from .._utils.inputs import restore_format
-from .._utils.layer_hooks import resolve_device_ids
+from .._utils.layer_capture import resolve_device_ids
 from .._utils.prepare import prepare_call
 from .._utils.validation import check_bool, check_module
 from ..base import GradientAttribution, TensorOrTupleOfTensors, summed_attributions

@@ -8,13 +8,13 @@ from typing import Any, ClassVar, List, Optional
 from torch import nn
 
 from .._utils.inputs import restore_format
-from .._utils.layer_hooks import neuron_gradients
+from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import SelectorType
 from .._utils.prepare import prepare_call
 from .._utils.relu_overrides import OverrideRule, relu_gradient_override
 from .._utils.validation import check_module
 from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
-from ._common import neuron_layer, prepare_neuron
+from ._common import prepare_neuron, single_layer
 
 
 class ModifiedReluNeuronAttribution(NeuronAttribution, GradientAttribution):
@@ -26,7 +26,7 @@ class ModifiedReluNeuronAttribution(NeuronAttribution, GradientAttribution):
     def __init__(self, model: nn.Module, layer: nn.Module,
                  device_ids: Optional[List[int]] = None) -> None:
         check_module("model", model, "it installs hooks on the model's ReLU modules")
-        super().__init__(model, neuron_layer(layer, type(self).__name__), device_ids)
+        super().__init__(model, single_layer(layer, type(self).__name__), device_ids)
         self.model = model
 
     def attribute(

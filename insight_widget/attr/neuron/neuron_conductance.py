@@ -13,17 +13,22 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.layer_hooks import check_grad_kwargs, neuron_gradients
+from .._utils.layer_autograd import check_grad_kwargs, neuron_gradients
 from .._utils.neuron_selector import SelectorType
-from .._utils.path import integrate_gradients
+from .._utils.path import integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
-from .._utils.validation import check_bool, check_optional_int
-from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
-from ._common import neuron_layer, prepare_neuron
+from .._utils.validation import check_optional_int
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    NeuronAttribution,
+    TensorOrTupleOfTensors,
+)
+from ._common import prepare_neuron, single_layer
 
 
-class NeuronConductance(NeuronAttribution, GradientAttribution):
+class NeuronConductance(MultipliesByInputsOption, NeuronAttribution, GradientAttribution):
     r"""How much of the targeted output flows from each input through one neuron :math:`y_s`:
 
     .. math::
@@ -44,12 +49,8 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
 
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
                  device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True) -> None:
-        super().__init__(forward_func, neuron_layer(layer, "NeuronConductance"), device_ids)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        super().__init__(forward_func, single_layer(layer, "NeuronConductance"), device_ids)
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def attribute(
         self,
@@ -89,5 +90,5 @@ class NeuronConductance(NeuronAttribution, GradientAttribution):
                                        internal_batch_size)
         values = integral.gradient_sums
         if self._multiply_by_inputs:
-            values = tuple(g * (x - b) for g, x, b in zip(values, call.inputs, baselines_))
+            values = times_difference(values, call.inputs, baselines_)
         return restore_format(values, call.was_tuple)

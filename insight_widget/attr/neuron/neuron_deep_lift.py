@@ -13,17 +13,22 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.layer_hooks import neuron_gradients
+from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import NeuronSelector, SelectorType
 from .._utils.prepare import prepare_call
-from .._utils.validation import check_bool, check_module
-from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
+from .._utils.validation import check_module
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    NeuronAttribution,
+    TensorOrTupleOfTensors,
+)
 from ..gradient.deep_lift import (
     CustomAttributionFunc,
     check_custom_attribution_func,
     deeplift_attributions,
 )
-from ._common import neuron_layer, prepare_neuron
+from ._common import prepare_neuron, single_layer
 
 DEEPLIFT_EPS = 1e-10
 
@@ -53,7 +58,7 @@ def neuron_multipliers(
     return grads
 
 
-class NeuronDeepLift(NeuronAttribution, GradientAttribution):
+class NeuronDeepLift(MultipliesByInputsOption, NeuronAttribution, GradientAttribution):
     r"""DeepLift (rescale rule) with the selected neuron :math:`y_s` as the output:
 
     .. math:: a_i = m_i (x_i - x'_i), \qquad \sum_i a_i = y_s(x) - y_s(x')
@@ -71,13 +76,9 @@ class NeuronDeepLift(NeuronAttribution, GradientAttribution):
     def __init__(self, model: nn.Module, layer: nn.Module, multiply_by_inputs: bool = True
                  ) -> None:
         check_module("model", model, "DeepLift installs hooks on its non-linear modules")
-        super().__init__(model, neuron_layer(layer, type(self).__name__))
+        super().__init__(model, single_layer(layer, type(self).__name__))
         self.model = model
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def attribute(
         self,

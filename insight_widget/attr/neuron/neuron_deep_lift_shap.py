@@ -6,10 +6,10 @@ from typing import Any, Optional
 
 from torch import nn
 
-from .._utils.inputs import format_baseline_distribution, restore_format
+from .._utils.inputs import restore_format
 from .._utils.neuron_selector import SelectorType
 from .._utils.prepare import prepare_call
-from .._utils.sampling import all_reference_pairs
+from .._utils.sampling import reference_distribution_pairs
 from ..base import TensorOrTupleOfTensors
 from ..gradient.deep_lift import (
     CustomAttributionFunc,
@@ -52,19 +52,12 @@ class NeuronDeepLiftShap(NeuronDeepLift):
         call = prepare_call(inputs, None, additional_forward_args,
                             gradients_of=type(self).__name__)
         custom = check_custom_attribution_func(custom_attribution_func)
-        distribution = format_baseline_distribution(baselines, call.inputs, inputs)
-        count = distribution[0].shape[0]
-        if count < 2:
-            raise ValueError(
-                "`baselines` must hold at least 2 reference examples for NeuronDeepLiftShap "
-                f"(it averages over them); got {count}. Use NeuronDeepLift for one baseline."
-            )
-        pairs = all_reference_pairs(call.inputs, distribution, call.target, call.args)
+        pairs = reference_distribution_pairs(baselines, call, inputs, "NeuronDeepLiftShap",
+                                             "NeuronDeepLift")
         multipliers = neuron_multipliers(self.model, self.layer, pairs.inputs, pairs.baselines,
                                          pairs.args, selector, attribute_to_neuron_input,
                                          type(self).__name__)
         per_pair = deeplift_attributions(multipliers, pairs.inputs, pairs.baselines,
                                          self._multiply_by_inputs, custom)
-        attributions = tuple(a.reshape(call.num_examples, count, *a.shape[1:]).mean(1)
-                             for a in per_pair)
+        attributions = pairs.mean_per_example(per_pair)
         return restore_format(attributions, call.was_tuple)

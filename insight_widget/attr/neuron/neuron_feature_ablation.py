@@ -9,12 +9,12 @@ from torch import nn
 
 from .._utils.feature_mask import format_feature_mask
 from .._utils.inputs import expand_baselines, format_baselines, restore_format
-from .._utils.layer_hooks import neuron_evaluator
+from .._utils.layer_capture import neuron_evaluator
 from .._utils.neuron_selector import SelectorType
 from .._utils.perturbation import ablation_attributions, plan_evaluation
 from .._utils.prepare import prepare_call
 from ..base import NeuronAttribution, PerturbationAttribution, TensorOrTupleOfTensors
-from ._common import neuron_layer, prepare_neuron
+from ._common import prepare_neuron, single_layer
 
 
 class NeuronFeatureAblation(NeuronAttribution, PerturbationAttribution):
@@ -35,7 +35,7 @@ class NeuronFeatureAblation(NeuronAttribution, PerturbationAttribution):
 
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
                  device_ids: Optional[List[int]] = None) -> None:
-        super().__init__(forward_func, neuron_layer(layer, "NeuronFeatureAblation"),
+        super().__init__(forward_func, single_layer(layer, "NeuronFeatureAblation"),
                          device_ids)
 
     def attribute(

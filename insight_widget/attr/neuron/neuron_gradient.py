@@ -7,11 +7,11 @@ from typing import Any, Callable, List, Optional
 from torch import nn
 
 from .._utils.inputs import restore_format
-from .._utils.layer_hooks import neuron_gradients
+from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import SelectorType
 from .._utils.prepare import prepare_call
 from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
-from ._common import neuron_layer, prepare_neuron
+from ._common import prepare_neuron, single_layer
 
 
 class NeuronGradient(NeuronAttribution, GradientAttribution):
@@ -27,7 +27,7 @@ class NeuronGradient(NeuronAttribution, GradientAttribution):
 
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
                  device_ids: Optional[List[int]] = None) -> None:
-        super().__init__(forward_func, neuron_layer(layer, "NeuronGradient"), device_ids)
+        super().__init__(forward_func, single_layer(layer, "NeuronGradient"), device_ids)
 
     def attribute(
         self,

@@ -7,16 +7,22 @@ from typing import Any, Callable, List, Optional
 from torch import nn
 
 from .._utils.inputs import format_baseline_distribution, restore_format
-from .._utils.layer_hooks import neuron_gradients
+from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import SelectorType
+from .._utils.path import times_difference
 from .._utils.prepare import prepare_call
 from .._utils.sampling import check_stdevs, gradient_shap_rows, sum_over_samples
-from .._utils.validation import check_bool, check_int
-from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
-from ._common import neuron_layer, prepare_neuron
+from .._utils.validation import check_int
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    NeuronAttribution,
+    TensorOrTupleOfTensors,
+)
+from ._common import prepare_neuron, single_layer
 
 
-class NeuronGradientShap(NeuronAttribution, GradientAttribution):
+class NeuronGradientShap(MultipliesByInputsOption, NeuronAttribution, GradientAttribution):
     r"""GradientShap with the selected neuron :math:`y_s` as the output: ``n_samples`` random
     rows per example (noisy input, reference drawn from ``baselines``, uniform path point c),
 
@@ -34,12 +40,8 @@ class NeuronGradientShap(NeuronAttribution, GradientAttribution):
 
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
                  device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True) -> None:
-        super().__init__(forward_func, neuron_layer(layer, "NeuronGradientShap"), device_ids)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        super().__init__(forward_func, single_layer(layer, "NeuronGradientShap"), device_ids)
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def attribute(
         self,
@@ -65,6 +67,6 @@ class NeuronGradientShap(NeuronAttribution, GradientAttribution):
         grads, _ = neuron_gradients(self.forward_func, self.layer, points, args_rows, selector,
                                     attribute_to_neuron_input, self.device_ids)
         if self._multiply_by_inputs:
-            grads = tuple(g * (x - b) for g, x, b in zip(grads, noisy, references))
+            grads = times_difference(grads, noisy, references)
         attributions = tuple(sum_over_samples(g, call.num_examples) / n_samples for g in grads)
         return restore_format(attributions, call.was_tuple)

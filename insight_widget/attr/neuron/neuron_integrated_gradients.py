@@ -13,17 +13,22 @@ from .._utils.inputs import (
     format_baselines,
     restore_format,
 )
-from .._utils.layer_hooks import neuron_gradients
+from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import SelectorType
-from .._utils.path import integrate_gradients
+from .._utils.path import integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
 from .._utils.quadrature import validate_rule
-from .._utils.validation import check_bool, check_optional_int
-from ..base import GradientAttribution, NeuronAttribution, TensorOrTupleOfTensors
-from ._common import neuron_layer, prepare_neuron
+from .._utils.validation import check_optional_int
+from ..base import (
+    GradientAttribution,
+    MultipliesByInputsOption,
+    NeuronAttribution,
+    TensorOrTupleOfTensors,
+)
+from ._common import prepare_neuron, single_layer
 
 
-class NeuronIntegratedGradients(NeuronAttribution, GradientAttribution):
+class NeuronIntegratedGradients(MultipliesByInputsOption, NeuronAttribution, GradientAttribution):
     r"""Integrated Gradients with the selected neuron :math:`y_s` as the output:
 
     .. math::
@@ -39,13 +44,9 @@ class NeuronIntegratedGradients(NeuronAttribution, GradientAttribution):
 
     def __init__(self, forward_func: Callable[..., Any], layer: nn.Module,
                  device_ids: Optional[List[int]] = None, multiply_by_inputs: bool = True) -> None:
-        super().__init__(forward_func, neuron_layer(layer, "NeuronIntegratedGradients"),
+        super().__init__(forward_func, single_layer(layer, "NeuronIntegratedGradients"),
                          device_ids)
-        self._multiply_by_inputs = check_bool("multiply_by_inputs", multiply_by_inputs)
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        self._set_multiply_by_inputs(multiply_by_inputs)
 
     def attribute(
         self,
@@ -77,5 +78,5 @@ class NeuronIntegratedGradients(NeuronAttribution, GradientAttribution):
                                        internal_batch_size)
         values = integral.gradient_sums
         if self._multiply_by_inputs:
-            values = tuple(g * (x - b) for g, x, b in zip(values, call.inputs, baselines_))
+            values = times_difference(values, call.inputs, baselines_)
         return restore_format(values, call.was_tuple)
