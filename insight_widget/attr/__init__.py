@@ -5,7 +5,7 @@ constructor arguments, ``attribute()`` parameters, defaults and return shapes. E
 package lists its public names in ``__all__``; this module re-exports them all.
 """
 
-from . import embeddings, gradient, layer, lrp, neuron, perturbation, summary, visualization
+from . import embeddings, gradient, layer, llm, lrp, neuron, perturbation, summary, visualization
 from ._utils.batching import get_memory_budget, memory_budget, set_memory_budget
 from ._utils.progress import AttributionCancelled, attribution_progress
 from .base import (
@@ -18,6 +18,7 @@ from .base import (
 from .embeddings import *  # noqa: F403
 from .gradient import *  # noqa: F403
 from .layer import *  # noqa: F403
+from .llm import *  # noqa: F403
 from .lrp import *  # noqa: F403
 from .neuron import *  # noqa: F403
 from .perturbation import *  # noqa: F403
@@ -42,4 +43,5 @@ __all__ = [
     *lrp.__all__,
     *summary.__all__,
     *embeddings.__all__,
+    *llm.__all__,
 ]

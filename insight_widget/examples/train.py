@@ -22,6 +22,7 @@ MODELS = {
     "sentiment": "sentiment",
     "tabular": "tabular",
     "vqa": "vqa",
+    "llm": "llm",
 }
 
 

@@ -55,7 +55,8 @@ def executed() -> Dict[str, Run]:
 def test_there_are_the_teaching_notebooks():
     names = [path.stem for path in NOTEBOOKS]
     assert names == ["01_quickstart", "02_images", "03_text", "04_tabular", "05_multimodal",
-                     "06_evaluating_attributions", "07_classroom_exercise", "09_dataset"]
+                     "06_evaluating_attributions", "07_classroom_exercise", "08_llm",
+                     "09_dataset"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

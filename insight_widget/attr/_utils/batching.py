@@ -172,6 +172,7 @@ class ChunkPlanner:
         argument: str = "internal_batch_size",
         minimum_items: int = 1,
         overlap: int = 0,
+        measure_first: bool = False,
     ) -> None:
         if overlap >= minimum_items:
             raise ValueError("ChunkPlanner: `minimum_items` must exceed `overlap`.")
@@ -189,7 +190,10 @@ class ChunkPlanner:
             return
         total_rows = n_items * self.num_examples
         guess = max(1, input_row_bytes * ACTIVATION_BYTES_PER_INPUT_BYTE)
-        if guess * total_rows * 4 <= self.budget:
+        if measure_first and n_items > minimum_items:
+            self._measuring = True
+            self.chunk_items = minimum_items
+        elif guess * total_rows * 4 <= self.budget:
             self.chunk_items = n_items
         else:
             self._measuring = True

@@ -123,19 +123,22 @@ def walk_path(
     internal_batch_size: Optional[int],
     rows_per_example: Optional[Tuple[Tensor, ...]] = None,
     overlap: int = 0,
+    measure_first: bool = False,
 ) -> PathIntegral:
     """The one loop over a straight path: chunks of the points ``x' + alpha_k (x - x')``
     (step-major rows, chunked under ``internal_batch_size`` or the memory budget), each
     evaluated by ``evaluate`` into partial sums that are added up; progress is reported per
     chunk. With ``overlap=1`` consecutive chunks share a point (finite differences along the
     path need both ends). ``rows_per_example`` are the tensors whose per-row size feeds the
-    memory budget (defaults to ``inputs``).
+    memory budget (defaults to ``inputs``). ``measure_first``: without ``internal_batch_size``,
+    evaluate one step first and size the other chunks from what it saved for backward (for
+    models whose activations per row dwarf their input row, e.g. a language model's logits).
     """
     total = len(alphas)
     num_examples = inputs[0].shape[0]
     planner = ChunkPlanner(total, num_examples, internal_batch_size,
                            row_bytes(rows_per_example or inputs), minimum_items=overlap + 1,
-                           overlap=overlap)
+                           overlap=overlap, measure_first=measure_first)
     sums: Optional[list] = None
     first_output = last_output = None
     for start, stop in planner:
@@ -164,12 +167,14 @@ def integrate_gradients(
     method: str,
     internal_batch_size: Optional[int],
     rows_per_example: Optional[Tuple[Tensor, ...]] = None,
+    measure_first: bool = False,
 ) -> PathIntegral:
     """Weighted gradient sums along the straight path from ``baselines`` to ``inputs``.
 
     ``gradient_fn`` receives the path rows of one chunk of steps (and the number of steps in
     it) and returns the gradients per row plus the targeted outputs; each chunk contributes
-    ``sum_k w_k grad(point_k)`` over its steps (see :func:`walk_path`).
+    ``sum_k w_k grad(point_k)`` over its steps (see :func:`walk_path`, also for
+    ``measure_first``).
     """
     step_sizes, alphas = step_sizes_and_alphas(method, n_steps)
     num_examples = inputs[0].shape[0]
@@ -178,4 +183,5 @@ def integrate_gradients(
         grads, outputs = gradient_fn(points, stop - start)
         return [weighted_step_sum(g, step_sizes[start:stop], num_examples) for g in grads], outputs
 
-    return walk_path(evaluate, inputs, baselines, alphas, internal_batch_size, rows_per_example)
+    return walk_path(evaluate, inputs, baselines, alphas, internal_batch_size, rows_per_example,
+                     measure_first=measure_first)

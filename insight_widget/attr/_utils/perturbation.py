@@ -201,9 +201,14 @@ def plan_evaluation(
         return EvaluationPlan(output, n, min(ppe, within_budget), auto=False, per_example=True)
     if not (per_example and safe and n_perturbations > 1):
         return EvaluationPlan(output, n, 1, auto=True, per_example=per_example)
+    limit = min(n_perturbations, within_budget)
+    if getattr(forward_func, "call_bytes_target", CACHE_BYTES_TARGET) is None:
+        # The forward function asks for calls bounded by the memory budget alone (e.g. a
+        # language model whose per-row cost does not grow with the batch).
+        return EvaluationPlan(output, n, limit, auto=True, per_example=per_example)
     largest = max(meter.largest_row_bytes, row_bytes(values))
     cache_sized = max(1, CACHE_BYTES_TARGET // max(1, largest * n))
-    search = CopiesSearch(start=cache_sized, limit=min(n_perturbations, within_budget))
+    search = CopiesSearch(start=cache_sized, limit=limit)
     return EvaluationPlan(output, n, search.size, auto=True, per_example=per_example,
                           search=search)
 
