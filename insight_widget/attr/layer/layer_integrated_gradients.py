@@ -37,7 +37,7 @@ from .._utils.layer_capture import (
 )
 from .._utils.path import check_path_arguments, integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
-from .._utils.validation import check_bool
+from .._utils.validation import check_bool, check_optional_int
 from ..base import (
     GradientAttribution,
     LayerAttribution,

@@ -29,6 +29,7 @@ from .._utils.layer_autograd import neuron_gradients
 from .._utils.neuron_selector import SelectorType
 from .._utils.path import check_path_arguments, integrate_gradients, times_difference
 from .._utils.prepare import prepare_call
+from .._utils.validation import check_optional_int
 from ..base import (
     GradientAttribution,
     MultipliesByInputsOption,
