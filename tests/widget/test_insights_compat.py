@@ -108,7 +108,11 @@ def test_insights_config_lists_methods_and_their_arguments():
     config = visualizer.get_insights_config()
     assert config["selected_method"] == "Integrated Gradients"
     assert config["classes"] == ANSWERS
-    assert config["method_arguments"]["Integrated Gradients"]["n_steps"]["default"] == 25
+    ig = config["method_arguments"]["Integrated Gradients"]
+    # Insights offered n_steps (25); ours opens in the anytime mode: n_steps is the node budget
+    # and delta_tolerance the convergence target (empty: exactly n_steps nodes, as Insights).
+    assert ig["n_steps"]["default"] == 64
+    assert ig["delta_tolerance"]["default"] == 0.01
 
 
 def test_target_from_the_cache_attributes_the_requested_class():
