@@ -90,6 +90,18 @@ class LayerIntegratedGradients(MultipliesByInputsOption, LayerAttribution, Gradi
     def has_convergence_delta(self) -> bool:
         return True
 
+    def _endpoints(self, call: Any, baselines: Any, attribute_to_layer_input: bool):
+        """The layers, whether a list was given, the expanded baselines, the layer's records at
+        the inputs, the model outputs at both ends, and the layer's activations at the inputs
+        and the baselines flattened to one tuple each (``layer_x``, ``layer_b``)."""
+        layers, was_list = layers_as_list(self.layer)
+        baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
+        at_inputs, at_baselines, endpoint_outputs = endpoint_activations(
+            self.forward_func, layers, call.inputs, baselines_, call.target, call.args,
+            attribute_to_layer_input, self.device_ids)
+        return (layers, was_list, baselines_, at_inputs, endpoint_outputs,
+                flatten_records(at_inputs), flatten_records(at_baselines))
+
     def attribute(
         self,
         inputs: TensorOrTupleOfTensors,
@@ -132,13 +144,8 @@ class LayerIntegratedGradients(MultipliesByInputsOption, LayerAttribution, Gradi
         call = prepare_call(inputs, target, additional_forward_args)
         check_path_arguments(method, n_steps, internal_batch_size)
         grad_kwargs = check_grad_kwargs(grad_kwargs)
-        layers, was_list = layers_as_list(self.layer)
-        baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
-        at_inputs, at_baselines, endpoint_outputs = endpoint_activations(
-            self.forward_func, layers, call.inputs, baselines_, call.target, call.args,
-            attribute_to_layer_input, self.device_ids)
-        layer_x = flatten_records(at_inputs)
-        layer_b = flatten_records(at_baselines)
+        (layers, was_list, baselines_, at_inputs, endpoint_outputs, layer_x,
+         layer_b) = self._endpoints(call, baselines, attribute_to_layer_input)
 
         def gradient_fn(points: Tuple[Tensor, ...], steps: int):
             replacements = [r.tensors for r in unflatten_like(points, at_inputs)]
@@ -184,13 +191,8 @@ class LayerIntegratedGradients(MultipliesByInputsOption, LayerAttribution, Gradi
         tolerance, budget = check_anytime_arguments(delta_tolerance, step_budget)
         check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
         grad_kwargs = check_grad_kwargs(grad_kwargs)
-        layers, was_list = layers_as_list(self.layer)
-        baselines_ = expand_baselines(format_baselines(baselines, call.inputs), call.inputs)
-        at_inputs, at_baselines, endpoint_outputs = endpoint_activations(
-            self.forward_func, layers, call.inputs, baselines_, call.target, call.args,
-            attribute_to_layer_input, self.device_ids)
-        layer_x = flatten_records(at_inputs)
-        layer_b = flatten_records(at_baselines)
+        (layers, was_list, baselines_, at_inputs, endpoint_outputs, layer_x,
+         layer_b) = self._endpoints(call, baselines, attribute_to_layer_input)
         n = call.num_examples
 
         def evaluator(examples: Tensor, points: Tuple[Tensor, ...]):
