@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..attr.all_targets import attribute_all_targets
 from ..attr.core import AttributionCancelled, attribution_progress
 from .features import BaseFeature
 from .registry import MethodSpec
@@ -156,6 +157,10 @@ def _layer_output_shape(model: nn.Module, layer: nn.Module, inputs: Sequence[Ten
     if not seen:
         raise ValueError("the chosen layer is not used in the model's forward pass.")
     return seen[0]
+
+
+#: receives each intermediate result of a progressive (anytime) run, wire-ready
+PartialListener = Callable[[Dict[str, Any]], None]
 
 
 @dataclass
@@ -327,21 +332,34 @@ class AttributionRunner:
             kwargs["return_convergence_delta"] = True
         return EngineCall(method, inputs, kwargs, active, layer_name)
 
+    def _empty_wire(self, spec: MethodSpec, model_index: int,
+                    target: Optional[int]) -> Dict[str, Any]:
+        return {"model": model_index, "method": spec.name,
+                "target": target if spec.target else None,
+                "attribution": [None] * len(self.features), "layer": None,
+                "contributions": [None] * len(self.features), "delta": None,
+                "error": None, "warning": None}
+
     def run(self, example: PreparedExample, model_index: int, settings: Settings,
             target: Optional[int], progress: Optional[Callable[[float], Any]] = None) -> Outcome:
-        """Attribute ``example`` for model ``model_index``; errors become the wire ``error``."""
+        """Attribute ``example`` for model ``model_index``; errors become the wire ``error``.
+
+        A method in anytime mode (``n_steps="auto"`` with ``attribute_progressive``) streams:
+        if ``progress`` has a ``partial`` attribute (a :data:`PartialListener`), it receives
+        the wire form of every refinement round but the last, marked ``"partial": True``.
+        """
         started = time.perf_counter()
         spec = settings.method
-        wire: Dict[str, Any] = {"model": model_index, "method": spec.name,
-                                "target": target if spec.target else None,
-                                "attribution": [None] * len(self.features), "layer": None,
-                                "contributions": [None] * len(self.features), "delta": None,
-                                "error": None, "warning": None}
+        wire = self._empty_wire(spec, model_index, target)
         try:
             call = self.build_call(example, model_index, settings, target)
             with attribution_progress(progress or (lambda fraction: None)):
-                result = call.method.attribute(call.inputs, **call.kwargs)
-            outcome = self._encode(spec, call, result, wire)
+                if self.is_progressive(call):
+                    outcome = self._run_progressive(spec, call, wire, started,
+                                                    getattr(progress, "partial", None))
+                else:
+                    result = call.method.attribute(call.inputs, **call.kwargs)
+                    outcome = self._encode(spec, call, result, wire)
         except AttributionCancelled:
             raise
         except Exception as error:  # shown next to the example; the widget keeps working
@@ -349,6 +367,92 @@ class AttributionRunner:
             outcome = Outcome(wire)
         wire["seconds"] = round(time.perf_counter() - started, 4)
         return outcome
+
+    @staticmethod
+    def is_progressive(call: EngineCall) -> bool:
+        """Whether ``call`` runs anytime IG, whose rounds can be shown as they finish."""
+        return (call.kwargs.get("n_steps") == "auto"
+                and hasattr(call.method, "attribute_progressive"))
+
+    def _run_progressive(self, spec: MethodSpec, call: EngineCall, wire: Dict[str, Any],
+                         started: float, partial: Optional[PartialListener]) -> Outcome:
+        """Iterate ``attribute_progressive``; each round's map goes to ``partial`` (the last
+        one is the outcome). Cancelling raises from inside the iteration (progress callback),
+        so the listener's last map is the last one shown."""
+        kwargs = {k: v for k, v in call.kwargs.items()
+                  if k not in ("n_steps", "return_convergence_delta")}
+        rounds = call.method.attribute_progressive(call.inputs, **kwargs)
+        previous = None
+        for current in rounds:
+            if previous is not None and partial is not None:
+                shown = dict(wire, attribution=list(wire["attribution"]),
+                             contributions=list(wire["contributions"]))
+                self._encode_round(spec, call, previous, shown)
+                shown.update(partial=True, seconds=round(time.perf_counter() - started, 4))
+                partial(shown)
+            previous = current
+        assert previous is not None  # the engine yields at least one round
+        return self._encode_round(spec, call, previous, wire)
+
+    def _encode_round(self, spec: MethodSpec, call: EngineCall, result: Any,
+                      wire: Dict[str, Any]) -> Outcome:
+        """Encode one AnytimeResult: the map, its delta, and the anytime fields ``steps``
+        (nodes spent), ``converged`` and ``relative_delta`` = |δ| / |F(x) − F(x')|, where
+        F(x) − F(x') = Σ attributions − δ (completeness)."""
+        # the anytime rounds always carry a delta (Neuron IG's is w.r.t. the neuron), even
+        # when the method's Captum form returns none
+        outcome = self._encode(spec, call, (result.attributions, result.delta) if spec.delta
+                               else result.attributions, wire)
+        wire["delta"] = float(result.delta.float().mean())
+        values = result.attributions if isinstance(result.attributions, (tuple, list)) \
+            else (result.attributions,)
+        delta = float(result.delta.double().sum())
+        change = sum(float(v.detach().double().sum()) for v in values) - delta
+        wire["relative_delta"] = abs(delta) / abs(change) if change != 0.0 else None
+        wire["steps"] = int(result.steps.max())
+        wire["converged"] = bool(result.converged.all())
+        return outcome
+
+    def supports_all_targets(self, settings: Settings) -> bool:
+        """Whether maps of several targets can come from one engine call: a method with a
+        target, attributing to the inputs, not wrapped (NoiseTunnel draws its own noise)."""
+        spec = settings.method
+        return spec.target and spec.output == "input" and spec.wrapped(settings.arguments) is None
+
+    def run_targets(self, example: PreparedExample, model_index: int, settings: Settings,
+                    targets: Sequence[int], progress: Optional[Callable[[float], Any]] = None
+                    ) -> List[Outcome]:
+        """One outcome per target, all from one ``attribute_all_targets`` call (the engine
+        batches the k targets: one backward over k output rows, or shared perturbed forwards).
+        """
+        started = time.perf_counter()
+        spec = settings.method
+        wires = [self._empty_wire(spec, model_index, t) for t in targets]
+        try:
+            call = self.build_call(example, model_index, settings, None)
+            kwargs = dict(call.kwargs)
+            kwargs.pop("target", None)
+            with attribution_progress(progress or (lambda fraction: None)):
+                result = attribute_all_targets(call.method, call.inputs,
+                                               torch.tensor([list(targets)]), **kwargs)
+            outcomes = []
+            for j, wire in enumerate(wires):
+                if spec.delta:
+                    values, delta = result
+                    one: Any = (_target_slice(values, j), delta[:, j])
+                else:
+                    one = _target_slice(result, j)
+                outcomes.append(self._encode(spec, call, one, wire))
+        except AttributionCancelled:
+            raise
+        except Exception as error:
+            for wire in wires:
+                wire["error"] = f"{type(error).__name__}: {error}"
+            outcomes = [Outcome(wire) for wire in wires]
+        seconds = round(time.perf_counter() - started, 4)
+        for wire in wires:
+            wire["seconds"] = seconds
+        return outcomes
 
     def _encode(self, spec: MethodSpec, call: EngineCall, result: Any,
                 wire: Dict[str, Any]) -> Outcome:
@@ -375,6 +479,13 @@ class AttributionRunner:
             wire["warning"] = (f"{spec.name} gives no attribution for {', '.join(skipped)}: its "
                                "shape does not match the layer's output.")
         return Outcome(wire, attributions=tuple(attributions))
+
+
+def _target_slice(value: Any, index: int) -> Any:
+    """Target ``index`` of an all-targets result (N, k, ...) as a one-target result (N, ...)."""
+    if isinstance(value, tuple):
+        return tuple(v[:, index] for v in value)
+    return value[:, index]
 
 
 def encode_layer(value: Tensor, layer_name: Optional[str]) -> Dict[str, Any]:

@@ -69,6 +69,12 @@ class Visualiser(Protocol):
                   target: Any = "default", progress: Optional[Progress] = None) -> Outcome:
         """Run ``settings`` on one example and model; errors come back in ``Outcome.wire``."""
 
+    def attribute_targets(self, example: PreparedExample, model_index: int,
+                          settings: Settings, targets: Sequence[int],
+                          progress: Optional[Progress] = None) -> Optional[Dict[int, Outcome]]:
+        """Outcomes for every class in ``targets`` from one shared computation, or None when
+        ``settings`` cannot share it (then each target is attributed on its own)."""
+
 
 class ExampleStore(Protocol):
     """Where the examples on screen live on the Python side (the widget's ``examples``

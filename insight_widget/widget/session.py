@@ -4,8 +4,11 @@ Requests from the front end (fetch, recompute, attribute one target) become jobs
 worker thread. A newer fetch or recompute supersedes every older job; a newer target change of
 the same (example, model) supersedes the older one; cancel stops the running job. Stopping
 works through the engine's progress callback (``attribution_progress``), so even a long
-perturbation run ends at its next chunk. Results stream back one example at a time; finished
-attributions are cached, so going back to an earlier setting is instant.
+perturbation run ends at its next chunk. A fetch sends every example with its predictions
+first (one batched forward pass per model), then the attributions one (example, model) at a
+time; anytime Integrated Gradients also streams each refinement round's map. Finished
+attributions are cached, so going back to an earlier setting is instant, and a target change
+among the top predictions computes all of them in one engine call.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .interface import ExampleStore, ListStore, Visualiser
 Emit = Callable[[Dict[str, Any]], None]
 RESULT_CACHE = 512
 PROGRESS_INTERVAL = 0.1  # seconds between progress messages (iopub is rate-limited)
+PARTIAL_INTERVAL = 0.25  # seconds between intermediate maps of one attribution
+_KEEP = object()  # _send_result: keep the compared method's result as it is
 
 
 @dataclass
@@ -50,6 +55,8 @@ class ProgressReporter:
     def __init__(self, emit: Emit, job: Job, start: float, span: float, label: str) -> None:
         self.emit, self.job, self.start, self.span, self.label = emit, job, start, span, label
         self._last = 0.0
+        #: receives intermediate maps (``AttributionRunner.run`` looks for it), or None
+        self.partial: Optional[Callable[[Dict[str, Any]], None]] = None
 
     def __call__(self, fraction: float) -> bool:
         if self.job.stopped.is_set():
@@ -61,6 +68,32 @@ class ProgressReporter:
                        "fraction": round(self.start + self.span * min(1.0, fraction), 4),
                        "label": self.label})
         return True
+
+
+class PartialMaps:
+    """Streams the intermediate maps of one (example, model) attribution as ``result``
+    messages marked ``partial``, throttled, and remembers the latest for a cancel."""
+
+    def __init__(self, session: ComputeSession, job: Job, example_id: int,
+                 model_index: int) -> None:
+        self.session, self.job = session, job
+        self.example_id, self.model_index = example_id, model_index
+        self.latest: Optional[Dict[str, Any]] = None
+        self._sent = float("-inf")
+
+    def __call__(self, wire: Dict[str, Any]) -> None:
+        self.latest = wire
+        now = time.monotonic()
+        if now - self._sent >= PARTIAL_INTERVAL:
+            self._sent = now
+            self.session._send_result(self.job, self.example_id, self.model_index, wire)
+
+    def stopped(self) -> None:
+        """Cancelled mid-refinement: the latest map stays, marked not converged."""
+        if self.latest is not None:
+            self.session._send_result(self.job, self.example_id, self.model_index,
+                                      {**self.latest, "partial": False, "stopped": True,
+                                       "converged": False})
 
 
 class ComputeSession:
@@ -184,19 +217,20 @@ class ComputeSession:
                           should_stop=job.stopped.is_set, on_batch=on_batch)
         count = len(found.examples)
         models = len(viz.models)
+        # predictions first: every card appears before any attribution starts
+        wires = [self._encode_example(example) for example in found.examples]
+        self.store.set(wires)
+        for wire in wires:
+            self.emit({"type": "example", "id": job.id, "example": wire})
+        span = 1.0 / max(1, count * models)
         for k, example in enumerate(found.examples):
-            if job.stopped.is_set():
-                break
-            wire = self._encode_example(example)
             for m in range(models):
-                span = 1.0 / (count * models)
+                if job.stopped.is_set():
+                    break
                 result, second = self._pair(job, example, m, settings, compare,
                                             viz.default_target(example, m),
                                             (k * models + m) * span, span)
-                wire["models"].append(result)
-                wire["compare"].append(second)
-            self.store.set([*self.store.get(), wire])
-            self.emit({"type": "example", "id": job.id, "example": wire})
+                self._send_result(job, example.id, m, result, second)
         state = job.stop_reason if job.stopped.is_set() else "complete"
         self._done(job, state, message=found.message if state == "complete" else "",
                    scanned=found.scanned, found=count, dataset_end=found.dataset_end)
@@ -211,7 +245,7 @@ class ComputeSession:
             for m in range(models):
                 if job.stopped.is_set():
                     raise AttributionCancelled(job.stop_reason or "cancelled")
-                old = wire["models"][m] if m < len(wire["models"]) else {}
+                old = (wire["models"][m] if m < len(wire["models"]) else None) or {}
                 # keep the class the user chose for this example, if the method takes one
                 target = old.get("target")
                 if target is None:
@@ -230,60 +264,97 @@ class ComputeSession:
             raise ValueError(f"`model` must be in [0, {len(self.visualizer.models)}); "
                              f"got {model_index}.")
         result, second = self._pair(job, example, model_index, settings, compare,
-                                    payload.get("target"), 0.0, 1.0)
+                                    payload.get("target"), 0.0, 1.0,
+                                    shared=self._top_classes(example, model_index))
         self._send_result(job, example.id, model_index, result, second)
         self._done(job, "complete")
 
     def _send_result(self, job: Job, example_id: int, model_index: int,
-                     result: Dict[str, Any], second: Optional[Dict[str, Any]]) -> None:
+                     result: Dict[str, Any], second: Any = _KEEP) -> None:
+        """Store and send one (example, model) result; ``second`` (the compared method's
+        result) is kept as stored when not given."""
         updated = []
         for wire in self.store.get():
             if wire["id"] == example_id:
                 models = list(wire["models"])
                 compared = list(wire.get("compare") or [])
                 while len(models) <= model_index:
-                    models.append({})
+                    models.append(None)
                 while len(compared) < len(models):
                     compared.append(None)
                 models[model_index] = result
-                compared[model_index] = second
+                if second is not _KEEP:
+                    compared[model_index] = second
+                second = compared[model_index]
                 wire = {**wire, "models": models, "compare": compared}
             updated.append(wire)
         self.store.set(updated)
         self.emit({"type": "result", "id": job.id, "example": example_id, "model": model_index,
-                   "result": result, "compare": second})
+                   "result": result, "compare": None if second is _KEEP else second})
 
     # -- steps shared by the jobs ------------------------------------------------------------------
     def _pair(self, job: Job, example: PreparedExample, model_index: int, settings: Settings,
-              compare: Optional[Settings], target: Any, start: float, span: float
-              ) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
+              compare: Optional[Settings], target: Any, start: float, span: float,
+              shared: Tuple[int, ...] = ()) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
         """The result of the chosen method and, when comparing, of the second method for the
-        same target."""
+        same target. The chosen method's intermediate maps stream (anytime IG); ``shared``:
+        classes whose maps may be computed together with ``target``'s."""
         share = span / 2 if compare else span
-        result = self._cached_attribution(job, example, model_index, settings, target, start, share)
+        result = self._cached_attribution(job, example, model_index, settings, target, start,
+                                          share, stream=True, shared=shared)
         if compare is None:
             return result, None
         other_target = result["target"] if result["target"] is not None else target
         second = self._cached_attribution(job, example, model_index, compare,
-                                 other_target if compare.method.target else None,
-                                 start + share, share)
+                                          other_target if compare.method.target else None,
+                                          start + share, share, shared=shared)
         return result, second
 
     def _cached_attribution(self, job: Job, example: PreparedExample, model_index: int,
-                   settings: Settings, target: Any, start: float, span: float) -> Dict[str, Any]:
+                            settings: Settings, target: Any, start: float, span: float,
+                            stream: bool = False, shared: Tuple[int, ...] = ()
+                            ) -> Dict[str, Any]:
+        """One result, from the cache (marked ``"cached": True``) or computed. When
+        ``target`` is one of ``shared`` (the top predictions), all of them are computed in one
+        engine call and cached, so switching among them later needs no computation."""
+        if target == "default":
+            target = self.visualizer.default_target(example, model_index)
         key = (example.id, model_index, settings.key(), target)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
-            return cached
+            return {**cached, "cached": True}
         label = f"{settings.method.name}: example {example.position}, model {model_index}"
         progress = ProgressReporter(self.emit, job, start, span, label)
-        outcome = self.visualizer.attribute(example, model_index, settings, target, progress)
-        if outcome.wire["error"] is None:
-            self._cache[key] = outcome.wire
+        if target in shared and len(shared) > 1:
+            outcomes = self.visualizer.attribute_targets(example, model_index, settings,
+                                                         shared, progress)
+            if outcomes is not None:
+                for other, outcome in outcomes.items():
+                    outcome.wire["shared_targets"] = len(outcomes)
+                    self._remember((*key[:3], other), outcome.wire)
+                return outcomes[int(target)].wire
+        partial = PartialMaps(self, job, example.id, model_index) if stream else None
+        progress.partial = partial
+        try:
+            outcome = self.visualizer.attribute(example, model_index, settings, target, progress)
+        except AttributionCancelled:
+            if partial is not None and job.stop_reason == "cancelled":
+                partial.stopped()
+            raise
+        self._remember(key, outcome.wire)
+        return outcome.wire
+
+    def _remember(self, key: Tuple[Any, ...], wire: Dict[str, Any]) -> None:
+        if wire["error"] is None:
+            self._cache[key] = wire
             while len(self._cache) > RESULT_CACHE:
                 self._cache.popitem(last=False)
-        return outcome.wire
+
+    def _top_classes(self, example: PreparedExample, model_index: int) -> Tuple[int, ...]:
+        """The classes of a model's top predictions (its target chips)."""
+        rows = example.predictions[model_index] if model_index < len(example.predictions) else []
+        return tuple(p["index"] for p in rows if not p.get("scalar"))
 
     def _encode_example(self, example: PreparedExample) -> Dict[str, Any]:
         viz = self.visualizer

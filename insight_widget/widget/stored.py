@@ -57,6 +57,10 @@ class StoredMapsVisualizer(AttributionVisualizer):
         runner_spec = spec if not spec.delta else _without_delta(spec)
         return self._runner._encode(runner_spec, call, batch, wire)
 
+    def attribute_targets(self, *args: Any, **kwargs: Any) -> None:
+        """Stored maps are looked up one target at a time."""
+        return None
+
 
 def _without_delta(spec: Any) -> Any:
     from dataclasses import replace

@@ -201,6 +201,18 @@ class AttributionVisualizer(InsightsMethods):
                                  f"got {target}.")
         return self._runner.run(example, model_index, settings, target, progress)
 
+    def attribute_targets(self, example: PreparedExample, model_index: int,
+                          settings: Settings, targets: Sequence[int],
+                          progress: Optional[Callable[[float], Any]] = None
+                          ) -> Optional[Dict[int, Outcome]]:
+        """Outcomes for several class indices from one engine call (the top-k predictions
+        when the user switches targets), or None when the method cannot share the work."""
+        if not self.use_label_for_attr or not self._runner.supports_all_targets(settings):
+            return None
+        chosen = [int(t) for t in targets]
+        outcomes = self._runner.run_targets(example, model_index, settings, chosen, progress)
+        return dict(zip(chosen, outcomes))
+
     # -- attributions computed elsewhere (widget/stored.py) -----------------------------------
     @classmethod
     def from_store(cls, path: str, models: Any, classes: Sequence[str], features: Any,

@@ -20,11 +20,18 @@ from .small_models import (
 )
 
 
-def test_fetch_streams_one_example_message_per_example_then_done(cifar_driver: Driver):
+def test_fetch_sends_every_example_with_predictions_before_any_attribution(
+        cifar_driver: Driver):
     request = cifar_driver.request("fetch", settings={"method": "Integrated Gradients"},
                                    filters={"num_examples": 3})
-    kinds = [c["type"] for c in cifar_driver.replies(request) if c["type"] != "progress"]
-    assert kinds == ["fetch_started", "example", "example", "example", "done"]
+    replies = [c for c in cifar_driver.replies(request) if c["type"] != "progress"]
+    kinds = [c["type"] for c in replies]
+    assert kinds[:4] == ["fetch_started", "example", "example", "example"]
+    assert kinds[-1] == "done" and set(kinds[4:-1]) == {"result"}
+    for message in replies[1:4]:
+        assert message["example"]["models"] == [] and message["example"]["predictions"][0]
+    final = [(c["example"], c["model"]) for c in replies[4:-1] if not c["result"].get("partial")]
+    assert final == [(0, 0), (1, 0), (2, 0)]  # then one final map per (example, model)
     assert cifar_driver.done(request)["state"] == "complete"
     examples = cifar_driver.widget.examples
     assert [e["id"] for e in examples] == [0, 1, 2]
@@ -40,9 +47,13 @@ def test_example_tensors_travel_as_binary_buffers_not_json(cifar_driver: Driver)
     request = cifar_driver.request("fetch", filters={"num_examples": 1})
     content, buffers = next((c, b) for c, b in cifar_driver.sent
                             if c.get("id") == request and c["type"] == "example")
-    assert [len(b) for b in buffers] == [32 * 32 * 3, 32 * 32 * 2]  # uint8 image, float16 map
+    assert [len(b) for b in buffers] == [32 * 32 * 3]  # uint8 image
     assert ["example", "inputs", 0, "original", "data"] in content["buffer_paths"]
     assert content["example"]["inputs"][0]["original"]["data"] is None
+    content, buffers = next((c, b) for c, b in cifar_driver.sent
+                            if c.get("id") == request and c["type"] == "result")
+    assert [len(b) for b in buffers] == [32 * 32 * 2]  # float16 map
+    assert content["result"]["attribution"][0]["data"] is None
 
 
 def test_method_change_recomputes_the_shown_examples_with_the_new_method(cifar_driver: Driver):
@@ -119,7 +130,9 @@ def test_cancel_stops_a_long_attribution_quickly():
     assert driver.widget.session.wait(10)
     assert time.monotonic() - started < 2.0
     assert driver.done(request)["state"] == "cancelled"
-    assert len(driver.replies(request, "example")) < 4
+    finals = [r for r in driver.replies(request, "result")
+              if not r["result"].get("partial") and not r["result"].get("stopped")]
+    assert len(finals) < 4
 
 
 def test_a_newer_fetch_supersedes_the_running_one():
@@ -184,8 +197,10 @@ def test_switching_back_to_an_earlier_setting_is_served_from_the_cache(cifar_dri
     first = cifar_driver.widget.examples[0]["models"][0]
     cifar_driver.request("recompute", settings={"method": "Saliency"})
     again = cifar_driver.request("recompute", settings={"method": "Integrated Gradients"})
-    assert len(cifar_driver.replies(again, "result")) == 1
-    assert cifar_driver.widget.examples[0]["models"][0] is first
+    (reply,) = cifar_driver.replies(again, "result")
+    shown = cifar_driver.widget.examples[0]["models"][0]
+    assert reply["result"]["cached"] is True and shown["cached"] is True
+    assert shown["attribution"] is first["attribution"] and "cached" not in first
 
 
 def test_greyscale_images_are_sent_with_one_channel():
@@ -303,3 +318,71 @@ def test_a_long_scan_reports_progress_per_batch_and_can_be_cancelled():
     labels = [m["label"] for m in driver.replies(request, "progress")]
     assert labels and labels[0].startswith("reading batch") and "of at most 40" in labels[0]
     assert driver.done(request)["state"] == "cancelled"
+
+
+ANYTIME = {"method": "Integrated Gradients",
+           # a tolerance no 64-node budget meets: every example refines round after round
+           "arguments": {"n_steps": 64, "delta_tolerance": 1e-6, "internal_batch_size": 4}}
+
+
+def test_anytime_maps_stream_each_round_with_delta_and_steps_before_the_final_one(
+        cifar_driver: Driver):
+    request = cifar_driver.request("fetch", settings=ANYTIME, filters={"num_examples": 1})
+    results = [r["result"] for r in cifar_driver.replies(request, "result")]
+    *partials, final = results
+    assert partials and all(p["partial"] is True for p in partials)
+    assert "partial" not in final and final["steps"] <= 64 and final["converged"] is False
+    steps = [p["steps"] for p in partials] + [final["steps"]]
+    assert steps == sorted(steps) and steps[0] < final["steps"]
+    for shown in results:
+        assert shown["attribution"][0]["shape"] == [32, 32]  # bytes went as buffers
+        # relative delta = |delta| / |F(x) - F(x')|, with F(x) - F(x') = sum(attr) - delta
+        change = shown["contributions"][0] - shown["delta"]
+        assert abs(shown["relative_delta"] - abs(shown["delta"]) / abs(change)) < 1e-6
+    stored = cifar_driver.widget.examples[0]["models"][0]
+    assert "partial" not in stored and stored["steps"] == final["steps"]
+
+
+def test_cancelling_mid_refinement_keeps_the_last_map_marked_unconverged():
+    driver = Driver(make_cifar_visualizer(models=SlowUnderGrad(0.05)))
+    request = driver.request("fetch", wait=False, settings=ANYTIME, filters={"num_examples": 1})
+    deadline = time.monotonic() + 10
+    while not driver.replies(request, "result") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    driver.request("cancel", request=request)
+    assert driver.widget.session.wait(10)
+    assert driver.done(request)["state"] == "cancelled"
+    last = driver.replies(request, "result")[-1]["result"]
+    assert last["stopped"] is True and last["converged"] is False and not last["partial"]
+    assert last["steps"] < 64 and last["attribution"][0] is not None
+    stored = driver.widget.examples[0]["models"][0]
+    assert stored["stopped"] is True and stored["steps"] == last["steps"]
+
+
+def test_a_target_change_among_the_top_predictions_computes_them_together_then_uses_the_cache(
+        cifar_driver: Driver):
+    settings = {"method": "Saliency", "arguments": {"abs": False}}
+    cifar_driver.request("fetch", settings=settings, filters={"num_examples": 1})
+    example = cifar_driver.widget.examples[0]
+    top = [p["index"] for p in example["predictions"][0]]
+    first = cifar_driver.request("attribute", example=example["id"], model=0, target=top[1],
+                                 settings=settings)
+    (reply,) = cifar_driver.replies(first, "result")
+    assert reply["result"]["shared_targets"] == len(top) and "cached" not in reply["result"]
+    switched = {}
+    for target in top[2:]:
+        request = cifar_driver.request("attribute", example=example["id"], model=0,
+                                       target=target, settings=settings)
+        (reply,) = cifar_driver.replies(request, "result")
+        assert reply["result"]["cached"] is True and reply["result"]["target"] == target
+        switched[target] = decode_tensor(cifar_driver.widget.examples[0]["models"][0]
+                                         ["attribution"][0])
+    # each shared map equals the one computed for its target alone
+    viz = cifar_driver.visualizer
+    alone = viz.attribute(viz.example(example["id"]), 0,
+                          viz.request_settings(settings)[0], top[2])
+    # equal up to the wire's float16 rounding (one unit in the last place of the scaled map:
+    # the batched backward may round float32 sums differently, flipping a float16 rounding)
+    scale = alone.wire["attribution"][0]["scale"]
+    assert torch.allclose(decode_tensor(alone.wire["attribution"][0]), switched[top[2]],
+                          rtol=0, atol=scale * 2.0 ** -10)
