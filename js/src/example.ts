@@ -118,6 +118,44 @@ function contributionBars(result: ModelResult, context: CardContext): HTMLElemen
   return bars;
 }
 
+/** "δ 0.8% · 24 steps" with the refinement state for anytime IG, else the plain delta. */
+export function deltaLabel(result: ModelResult): { text: string; state: string } | null {
+  if (result.delta == null) return null;
+  if (result.steps == null) return { text: `δ ${formatNumber(result.delta)}`, state: "" };
+  const relative = result.relative_delta;
+  const shown = relative == null ? formatNumber(result.delta) : `${(relative * 100).toFixed(relative < 0.1 ? 1 : 0)}%`;
+  const state = result.partial ? "refining…" : result.stopped ? "stopped, not converged" : result.converged ? "converged" : "not converged (budget)";
+  return { text: `δ ${shown} · ${result.steps} steps`, state };
+}
+
+function resultNotes(result: ModelResult): HTMLElement[] {
+  const notes: HTMLElement[] = [];
+  const label = deltaLabel(result);
+  if (label) {
+    const delta = element("span", "iw-delta", label.text);
+    delta.dataset.testid = "iw-delta";
+    delta.title =
+      result.steps == null
+        ? "convergence delta: sum of attributions minus the change of the output"
+        : "convergence delta relative to |F(x) − F(baseline)|, and the path nodes (gradient evaluations) spent";
+    notes.push(delta);
+    if (label.state) {
+      const state = element("span", `iw-refinement${result.partial ? " iw-refining" : result.converged ? "" : " iw-unconverged"}`, label.state);
+      state.dataset.testid = "iw-refinement";
+      notes.push(state);
+    }
+  }
+  if (result.cached) {
+    const cached = element("span", "iw-cached", "from cache");
+    cached.dataset.testid = "iw-cached";
+    cached.title = result.shared_targets ? `computed earlier, together with the top ${result.shared_targets} classes` : "computed earlier with the same settings";
+    notes.push(cached);
+  } else if (result.shared_targets) {
+    notes.push(element("span", "iw-shared", `top ${result.shared_targets} computed together`));
+  }
+  return notes;
+}
+
 export interface Card {
   el: HTMLElement;
   views: PlacedView[];
@@ -146,7 +184,7 @@ export function exampleCard(example: Example, context: CardContext): Card {
   const rows = element("div", "iw-models");
   const rowElements: HTMLElement[] = [];
   spec.models.forEach((name, m) => {
-    const result = example.models[m];
+    const result = example.models[m] ?? undefined;
     const row = element("div", "iw-model");
     if (context.busy(example.id, m)) row.classList.add("iw-busy");
     const side = element("div", "iw-model-side");
@@ -170,16 +208,16 @@ export function exampleCard(example: Example, context: CardContext): Card {
       });
       side.append(picker);
     }
+    if (!result) {
+      const waiting = element("div", "iw-note iw-pending", "map follows…");
+      waiting.dataset.testid = "iw-pending";
+      waiting.title = "predictions come first; maps follow one example at a time";
+      side.append(waiting);
+    }
     if (result) {
       const meta = element("div", "iw-meta");
       const target = result.target == null ? "no target" : `target ${spec.classes[result.target] ?? result.target}`;
-      meta.append(element("span", "", `${result.method} · ${target}`));
-      if (result.delta != null) {
-        const delta = element("span", "iw-delta", `δ ${formatNumber(result.delta)}`);
-        delta.dataset.testid = "iw-delta";
-        delta.title = "convergence delta: sum of attributions minus the change of the output";
-        meta.append(delta);
-      }
+      meta.append(element("span", "", `${result.method} · ${target}`), ...resultNotes(result));
       side.append(meta, contributionBars(result, context));
       if (result.warning) side.append(element("div", "iw-note", result.warning));
       if (result.error) {

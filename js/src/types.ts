@@ -71,6 +71,16 @@ export interface ModelResult {
   error: string | null;
   warning?: string | null;
   seconds?: number;
+  /** anytime Integrated Gradients: path nodes spent, |δ| / |F(x) − F(x')|, whether it met
+   * the tolerance; ``partial`` for an intermediate round, ``stopped`` when cancelled mid-way */
+  steps?: number;
+  relative_delta?: number | null;
+  converged?: boolean;
+  partial?: boolean;
+  stopped?: boolean;
+  /** served from the session's cache; computed together with this many targets */
+  cached?: boolean;
+  shared_targets?: number;
 }
 
 export type FeatureInput =
@@ -86,6 +96,8 @@ export interface Example {
   label: number | null;
   inputs: FeatureInput[];
   predictions: Prediction[][];
+  /** per model; missing until its attribution arrives (predictions come first); the kernel
+   * pads a gap with null, which the card treats as missing */
   models: ModelResult[];
   /** the method compared side by side, per model (null entries when not comparing) */
   compare?: (ModelResult | null)[];
