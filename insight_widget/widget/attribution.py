@@ -163,6 +163,25 @@ def _layer_output_shape(model: nn.Module, layer: nn.Module, inputs: Sequence[Ten
 PartialListener = Callable[[Dict[str, Any]], None]
 
 
+class PartialMapsCallback:
+    """The engine's progress callback for a run whose maps are shown as they fill in: passes
+    fractions on, and takes the partial attributions the engine offers (``report_partial``)
+    when the listener is ready for one (its ``ready()``, e.g. a throttle), encoding them only
+    then."""
+
+    def __init__(self, progress: Callable[[float], Any], listener: PartialListener,
+                 encode: Callable[[Tuple[Tensor, ...]], Dict[str, Any]]) -> None:
+        self.progress, self.listener, self.encode = progress, listener, encode
+
+    def __call__(self, fraction: float) -> Any:
+        return self.progress(fraction)
+
+    def partial_result(self, make: Callable[[], Tuple[Tensor, ...]]) -> None:
+        ready = getattr(self.listener, "ready", None)
+        if ready is None or ready():
+            self.listener(self.encode(make()))
+
+
 @dataclass
 class EngineCall:
     """One engine call: ``method.attribute(inputs, **kwargs)``."""
@@ -353,7 +372,14 @@ class AttributionRunner:
         wire = self._empty_wire(spec, model_index, target)
         try:
             call = self.build_call(example, model_index, settings, target)
-            with attribution_progress(progress or (lambda fraction: None)):
+            listener = getattr(progress, "partial", None)
+            callback: Any = progress or (lambda fraction: None)
+            if listener is not None and not spec.delta and spec.output == "input":
+                # perturbation methods offer their chunks' partial maps (report_partial)
+                callback = PartialMapsCallback(callback, listener,
+                                               lambda values: self._encode_partial(
+                                                   spec, call, values, wire, started))
+            with attribution_progress(callback):
                 if self.is_progressive(call):
                     outcome = self._run_progressive(spec, call, wire, started,
                                                     getattr(progress, "partial", None))
@@ -367,6 +393,15 @@ class AttributionRunner:
             outcome = Outcome(wire)
         wire["seconds"] = round(time.perf_counter() - started, 4)
         return outcome
+
+    def _encode_partial(self, spec: MethodSpec, call: EngineCall, values: Tuple[Tensor, ...],
+                        wire: Dict[str, Any], started: float) -> Dict[str, Any]:
+        """A perturbation method's attributions so far, wire-ready and marked partial."""
+        shown = dict(wire, attribution=list(wire["attribution"]),
+                     contributions=list(wire["contributions"]))
+        self._encode(spec, call, values, shown)
+        shown.update(partial=True, seconds=round(time.perf_counter() - started, 4))
+        return shown
 
     @staticmethod
     def is_progressive(call: EngineCall) -> bool:

@@ -6,7 +6,8 @@ the same (example, model) supersedes the older one; cancel stops the running job
 works through the engine's progress callback (``attribution_progress``), so even a long
 perturbation run ends at its next chunk. A fetch sends every example with its predictions
 first (one batched forward pass per model), then the attributions one (example, model) at a
-time; anytime Integrated Gradients also streams each refinement round's map. Finished
+time; anytime Integrated Gradients streams each refinement round's map, perturbation methods
+their map as chunks finish (throttled to one message per ``PARTIAL_INTERVAL``). Finished
 attributions are cached, so going back to an earlier setting is instant, and a target change
 among the top predictions computes all of them in one engine call.
 """
@@ -81,11 +82,14 @@ class PartialMaps:
         self.latest: Optional[Dict[str, Any]] = None
         self._sent = float("-inf")
 
+    def ready(self) -> bool:
+        """Whether a map sent now would respect the throttle (callers may skip building it)."""
+        return time.monotonic() - self._sent >= PARTIAL_INTERVAL
+
     def __call__(self, wire: Dict[str, Any]) -> None:
         self.latest = wire
-        now = time.monotonic()
-        if now - self._sent >= PARTIAL_INTERVAL:
-            self._sent = now
+        if self.ready():
+            self._sent = time.monotonic()
             self.session._send_result(self.job, self.example_id, self.model_index, wire)
 
     def stopped(self) -> None:
@@ -93,7 +97,8 @@ class PartialMaps:
         if self.latest is not None:
             self.session._send_result(self.job, self.example_id, self.model_index,
                                       {**self.latest, "partial": False, "stopped": True,
-                                       "converged": False})
+                                       **({"converged": False} if "steps" in self.latest
+                                          else {})})
 
 
 class ComputeSession:

@@ -145,6 +145,12 @@ function resultNotes(result: ModelResult): HTMLElement[] {
       notes.push(state);
     }
   }
+  if (!label && (result.partial || result.stopped)) {
+    // a perturbation map filling in chunk by chunk (elements not yet evaluated are zero)
+    const state = element("span", `iw-refinement${result.partial ? " iw-refining" : " iw-unconverged"}`, result.partial ? "filling in…" : "stopped, partial map");
+    state.dataset.testid = "iw-refinement";
+    notes.push(state);
+  }
   if (result.cached) {
     const cached = element("span", "iw-cached", "from cache");
     cached.dataset.testid = "iw-cached";

@@ -79,6 +79,23 @@ describe("a fetch at real-model speed", () => {
   });
 });
 
+describe("perturbation maps", () => {
+  it("say they are filling in, and after a cancel that the map is partial", () => {
+    const { model, el } = setup();
+    el.querySelector<HTMLButtonElement>('[data-testid="iw-fetch"]')!.click();
+    const id = model.sent.at(-1).id;
+    model.reply({ type: "fetch_started", id, buffer_paths: [] });
+    const ablation = { ...imageExample(0).models[0], method: "Feature Ablation", delta: null };
+    model.reply({ type: "example", id, example: { ...imageExample(0), models: [] }, buffer_paths: [] });
+    model.reply({ type: "result", id, example: 0, model: 0, result: { ...ablation, partial: true }, buffer_paths: [] });
+    expect(text(el, "iw-refinement")).toBe("filling in…");
+    model.reply({ type: "result", id, example: 0, model: 0, result: { ...ablation, stopped: true }, buffer_paths: [] });
+    expect(text(el, "iw-refinement")).toBe("stopped, partial map");
+    model.reply({ type: "result", id, example: 0, model: 0, result: ablation, buffer_paths: [] });
+    expect(el.querySelector('[data-testid="iw-refinement"]')).toBeNull();
+  });
+});
+
 describe("the delta label", () => {
   it("is the plain delta for fixed-step methods and the relative delta with steps for anytime IG", () => {
     const fixed = imageExample(0).models[0];

@@ -300,3 +300,69 @@ def test_feature_permutation_keeps_captums_random_stream_when_the_budget_splits_
                 results.append(algorithm.attribute(inputs, feature_mask=masks,
                                                    perturbations_per_eval=3))
     assert_same(*results)
+
+
+class PartialListener:
+    """A progress callback that takes every partial result the engine offers."""
+
+    def __init__(self) -> None:
+        self.partials = []
+
+    def __call__(self, fraction):
+        return True
+
+    def partial_result(self, make):
+        self.partials.append(tuple(t.clone() for t in make()))
+
+
+def test_feature_ablation_offers_its_map_as_groups_finish_each_group_final_or_zero():
+    model = Linear()
+    x = linear_inputs(1)
+    listener = PartialListener()
+    with memory_budget(1), attribution_progress(listener):  # a budget of one copy per pass
+        final = ia.FeatureAblation(model).attribute(x, target=None)
+    n_features = sum(t[0].numel() for t in x)
+    # one partial after every group but the last (that one is the result itself)
+    assert len(listener.partials) == n_features - 1
+    for done, partial in enumerate(listener.partials, start=1):
+        flat_partial = torch.cat([p.reshape(-1) for p in partial])
+        flat_final = torch.cat([f.reshape(-1) for f in final])
+        # Feature ablation's groups are the elements in order: the first `done` are final
+        assert torch.equal(flat_partial[:done], flat_final[:done])
+        assert (flat_partial[done:] == 0).all()
+
+
+def test_occlusion_offers_partial_maps_that_end_at_the_result():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.Tanh(), nn.Flatten(),
+                          nn.Linear(2 * 8 * 8, 3))
+    x = torch.rand(1, 3, 8, 8)
+    listener = PartialListener()
+    with memory_budget(1), attribution_progress(listener):
+        final = ia.Occlusion(model).attribute(x, sliding_window_shapes=(3, 2, 2), strides=2,
+                                              target=0)
+    assert len(listener.partials) >= 2
+    # windows add up: every element evaluated so far keeps its value until the next window
+    # over it arrives; the zero share shrinks and the last partial misses only the last chunk
+    zeros = [int((p[0] == 0).sum()) for p in listener.partials]
+    assert zeros == sorted(zeros, reverse=True) and zeros[0] > zeros[-1]
+    assert (final != 0).sum() > (listener.partials[-1][0] != 0).sum() and (final != 0).all()
+
+
+def test_no_partial_result_is_built_when_nobody_listens(monkeypatch):
+    from insight_widget.attr._utils import perturbation
+
+    offered, built = [], []
+    original = perturbation.report_partial
+
+    def counting(make):
+        offered.append(1)
+        original(lambda: built.append(1) or make())
+
+    monkeypatch.setattr(perturbation, "report_partial", counting)
+    with memory_budget(1), attribution_progress(lambda fraction: True):
+        ia.FeatureAblation(Linear()).attribute(linear_inputs(1), target=None)
+    assert offered and built == []  # offered after every chunk, built by nobody
+    with memory_budget(1), attribution_progress(PartialListener()):
+        ia.FeatureAblation(Linear()).attribute(linear_inputs(1), target=None)
+    assert len(built) == len(offered) // 2  # a listener that takes them builds each once

@@ -5,6 +5,7 @@ occur."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 
@@ -50,9 +51,14 @@ def test_fetch_method_target_and_recolouring_change_what_is_drawn(jupyter_lab, l
     labels = method.locator("option").all_inner_texts()
     assert "Integrated Gradients" in labels and "Saliency" in labels
 
-    # fetch: four examples stream in, each with an attribution canvas
+    # fetch: the four cards come with their predictions first, then each gets its map
     started = time.perf_counter()
     page.locator('[data-testid="iw-fetch"]').first.click()
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=\"iw-example\"]').length >= 8 && "
+        "document.querySelectorAll('[data-testid=\"iw-prediction\"]').length >= 8",
+        timeout=60_000)
+    click_to_predictions = time.perf_counter() - started
     page.wait_for_function(
         f"document.querySelectorAll('{ATTRIBUTION}').length >= 8", timeout=60_000)
     click_to_drawn = time.perf_counter() - started
@@ -72,6 +78,9 @@ def test_fetch_method_target_and_recolouring_change_what_is_drawn(jupyter_lab, l
         "data-example-id") != first_ids
     assert page.locator('[data-testid="iw-root"]').count() == 2
     assert page.locator('[data-testid="iw-delta"]').count() == 8  # 4 examples x 2 views
+    # the default IG runs in anytime mode: relative delta and the nodes it spent
+    delta = page.locator('[data-testid="iw-delta"]').first.inner_text()
+    assert re.fullmatch(r"δ [\d.]+% · \d+ steps", delta), delta
     ig_pixels = canvas_pixels(page)
 
     # switch method: the shown examples are recomputed with Saliency
@@ -121,6 +130,7 @@ def test_fetch_method_target_and_recolouring_change_what_is_drawn(jupyter_lab, l
     docs.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, docs / "visualiser.png")
     (artifacts / "e2e-timings.json").write_text(json.dumps({
+        "click_to_predictions_4_examples_s": round(click_to_predictions, 3),
         "click_to_drawn_ig_4_examples_s": round(click_to_drawn, 3),
         "second_click_to_drawn_ig_4_examples_s": round(second_click_to_drawn, 3),
         "recolor_4_examples_ms": recolor_ms}, indent=1))

@@ -386,3 +386,18 @@ def test_a_target_change_among_the_top_predictions_computes_them_together_then_u
     scale = alone.wire["attribution"][0]["scale"]
     assert torch.allclose(decode_tensor(alone.wire["attribution"][0]), switched[top[2]],
                           rtol=0, atol=scale * 2.0 ** -10)
+
+
+def test_perturbation_maps_fill_in_as_chunks_finish(cifar_driver: Driver, monkeypatch):
+    from insight_widget.widget import session
+
+    monkeypatch.setattr(session, "PARTIAL_INTERVAL", 0.0)  # send every chunk's map
+    settings = {"method": "Feature Ablation",  # 8x8 patches of 32x32: 16 groups, 2 per pass
+                "arguments": {"patch_size": 8, "perturbations_per_eval": 2}}
+    request = cifar_driver.request("fetch", settings=settings, filters={"num_examples": 1})
+    results = [r["result"] for r in cifar_driver.replies(request, "result")]
+    *partials, final = results
+    assert len(partials) == 7 and all(p["partial"] for p in partials)  # after chunks 1..7
+    assert "partial" not in final
+    # each partial's contribution (sum of the map) comes from the groups done so far
+    assert len({p["contributions"][0] for p in partials}) > 1

@@ -75,7 +75,7 @@ from .batching import (
 from .feature_mask import FeatureMasks, spread_to_elements
 from .forward import PendingOutput, module_of, run_forward
 from .inputs import expand_additional_forward_args
-from .progress import report_progress
+from .progress import report_partial, report_progress
 from .target import Target
 from .validation import check_int
 
@@ -237,6 +237,7 @@ def evaluate_perturbations(
     consume: ConsumeOutputs,
     progress_offset: float = 0.0,
     progress_total: Optional[float] = None,
+    partial: Optional[Callable[[], Tuple[Tensor, ...]]] = None,
 ) -> None:
     """Evaluate perturbations ``0..n_perturbations-1`` in chunks of ``plan.copies``.
 
@@ -244,6 +245,8 @@ def evaluate_perturbations(
     ``consume(start, stop, outputs)``: their outputs, shape ``(stop-start, plan.n_out)``.
     Progress ``progress_offset + stop`` of ``progress_total`` (default ``n_perturbations``)
     is reported after each chunk; a progress callback returning False cancels.
+    ``partial()``: the attributions from the chunks consumed so far, offered to listeners
+    after each chunk (:func:`report_partial`; built only when one asks).
     """
     total = n_perturbations if progress_total is None else progress_total
     n = plan.num_examples
@@ -262,11 +265,19 @@ def evaluate_perturbations(
             pending.append((start, stop, rows, output))
         else:
             _consume_chunk(evaluate, plan, planner, start, stop, rows, output, consume, began)
-            report_progress(progress_offset + stop, total)
+            _report_chunk(progress_offset + stop, total, partial, stop < n_perturbations)
         del rows
     for start, stop, rows, future in pending:
         _consume_chunk(evaluate, plan, planner, start, stop, rows, future.wait(), consume)
-        report_progress(progress_offset + stop, total)
+        _report_chunk(progress_offset + stop, total, partial, stop < n_perturbations)
+
+
+def _report_chunk(done: float, total: float, partial: Optional[Callable[[], Any]],
+                  unfinished: bool) -> None:
+    """After a chunk: its progress, then (before the last chunk) the partial attributions."""
+    report_progress(done, total)
+    if partial is not None and unfinished:
+        report_partial(partial)
 
 
 def _consume_chunk(evaluate: RowEvaluator, plan: EvaluationPlan, planner: ChunkPlanner,
@@ -358,13 +369,23 @@ def ablation_attributions(
         copies = [pending.pop(g) for g in range(start, stop)]
         return tuple(torch.cat([c[i] for c in copies]) for i in range(len(values)))
 
+    done = [0]  # groups consumed so far (chunks arrive in order)
+
     def consume(start: int, stop: int, outputs: Tensor) -> None:
         differences[start:stop] = y0.unsqueeze(0) - outputs.to(y0.dtype)
+        done[0] = stop
 
-    evaluate_perturbations(evaluate, plan, n_groups, build, consume)
-    per_group = differences.t()
-    return tuple(spread_to_elements(per_group, p, v.shape)
-                 for p, v in zip(masks.positions, values))
+    def spread(per_group: Tensor) -> Tuple[Tensor, ...]:
+        return tuple(spread_to_elements(per_group, p, v.shape)
+                     for p, v in zip(masks.positions, values))
+
+    def partial() -> Tuple[Tensor, ...]:
+        so_far = torch.zeros_like(differences)
+        so_far[:done[0]] = differences[:done[0]]
+        return spread(so_far.t())
+
+    evaluate_perturbations(evaluate, plan, n_groups, build, consume, partial=partial)
+    return spread(differences.t())
 
 
 def _ablated_rows(

@@ -8,6 +8,9 @@ signature:
   uses it to stream a progress bar and to cancel: the callback receives the fraction done in
   [0, 1] and returns ``False`` (or raises :class:`AttributionCancelled`) to stop the
   computation, which then raises :class:`AttributionCancelled` from ``attribute``.
+* :func:`report_partial` offers the attributions computed so far (after a perturbation chunk)
+  to listeners that take them: a callback with a ``partial_result(make)`` method receives a
+  zero-argument ``make`` that builds them, so nothing is built unless a listener asks.
 * ``show_progress=True`` on perturbation methods (Captum's argument) shows a tqdm bar
   (:class:`ProgressBar`, through :func:`progress_bar`), which counts the method's units.
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 ProgressCallback = Callable[[float], Optional[bool]]
 
@@ -76,6 +79,17 @@ def report_progress(done: float, total: float) -> None:
             callback.counts(min(done, total), total)
         elif callback(fraction) is False:
             raise AttributionCancelled("attribution cancelled by its progress callback")
+
+
+def report_partial(make: Callable[[], Any]) -> None:
+    """Offer listeners the attributions so far: ``make()`` builds them in the form the
+    algorithm's inner step holds them (a tuple of tensors shaped like the inputs, elements
+    not yet evaluated at zero). Listeners wrapped by :func:`progress_span` are not offered
+    them: an inner algorithm's partial result is not the outer one's."""
+    for callback in _callbacks.get():
+        take = getattr(callback, "partial_result", None)
+        if take is not None:
+            take(make)
 
 
 class ProgressBar:

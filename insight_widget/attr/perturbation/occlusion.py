@@ -209,8 +209,11 @@ class Occlusion(PerturbationAttribution):
                     flat = m.reshape(m.shape[0], -1).to(differences.dtype)
                     s.view(plan.n_out, -1).add_(differences.t() @ flat)
 
-            evaluate_perturbations(prepared.evaluate, plan, total, build, consume)
-        attributions = []
-        for x, w, s in zip(call.inputs, windows, sums):
-            attributions.append(s / w.coverage(x.device).unsqueeze(0).to(s.dtype))
-        return restore_format(tuple(attributions), call.was_tuple)
+            def averaged() -> Tuple[Tensor, ...]:
+                # windows not yet evaluated add nothing: a partial map has zeros there
+                return tuple(s / w.coverage(x.device).unsqueeze(0).to(s.dtype)
+                             for x, w, s in zip(call.inputs, windows, sums))
+
+            evaluate_perturbations(prepared.evaluate, plan, total, build, consume,
+                                   partial=averaged)
+        return restore_format(averaged(), call.was_tuple)
