@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -69,7 +69,7 @@ class ShapleyValueSampling(PerturbationAttribution):
                                         allow_negative_ids=False, futures=futures)
         with torch.no_grad(), progress_bar(show_progress, progress_title(self)):
             per_player, output_shape = _sampled_shapley(prepared, forward_func, n_samples,
-                                                        perturbations_per_eval)
+                                                        perturbations_per_eval, _spread)
         return _spread(prepared, per_player, output_shape)
 
     def attribute_future(
@@ -119,9 +119,12 @@ def _present_players(prepared: PerturbationCall, n_players: int) -> Tensor:
 
 
 def _sampled_shapley(prepared: PerturbationCall, forward_func: Callable[..., Any],
-                     n_samples: int, perturbations_per_eval: int) -> Tuple[Tensor, torch.Size]:
+                     n_samples: int, perturbations_per_eval: int,
+                     spread: Optional[Callable[..., Any]] = None) -> Tuple[Tensor, torch.Size]:
     """(R, P) sampled Shapley values of the P = max id + 1 players, and the shape of the
-    targeted output (R values)."""
+    targeted output (R values). With ``spread(prepared, per_player, output_shape)``, the
+    estimate from the orders evaluated so far is offered after each chunk (progress
+    listeners that take partial results)."""
     call, masks = prepared.call, prepared.masks
     n_players = masks.max_id + 1
     orders = torch.stack([torch.randperm(n_players) for _ in range(n_samples)])  # (S, P)
@@ -146,18 +149,39 @@ def _sampled_shapley(prepared: PerturbationCall, forward_func: Callable[..., Any
         device = call.inputs[0].device
         return coalition_rows(call.inputs, prepared.baselines, masks.masks, present.to(device))
 
+    done = [0]  # evaluations consumed so far (chunks arrive in order)
+
     def consume(start: int, stop: int, values: Tensor) -> None:
         outputs[start:stop] = values.to(outputs.dtype)
+        done[0] = stop
 
-    evaluate_perturbations(prepared.evaluate, plan, n_evaluated, build, consume)
-    # Output after each step of each order: evaluated steps, forward-filled over steps that
-    # add an id without elements (they change nothing), F(x') at step 0 and F(x) at step P.
-    slot = torch.zeros(n_samples, n_players + 1, dtype=torch.long)
-    slot[sample_index, steps] = torch.arange(1, n_evaluated)
-    slot = torch.cummax(slot, dim=1).values
-    curve = outputs[slot.to(outputs.device)]  # (S, P+1, R)
-    curve[:, n_players] = y_full
-    contributions = curve[:, 1:] - curve[:, :-1]  # (S, P, R): step k adds orders[s, k]
-    per_player = torch.gather(contributions, 1,
-                              ranks.to(outputs.device).unsqueeze(2).expand(-1, -1, plan.n_out))
-    return (per_player.sum(0) / n_samples).t().contiguous(), plan.output.shape
+    # Evaluation 1 + j is step steps[j] of order sample_index[j] (row-major: order by order),
+    # so order s is complete once evaluation ends[s] is in.
+    ends = torch.bincount(sample_index, minlength=n_samples).cumsum(0)
+
+    def estimate(count: int) -> Tensor:
+        """(R, P): the mean over the first ``count`` orders."""
+        used = int(ends[count - 1]) if count else 0
+        # Output after each step of each order: evaluated steps, forward-filled over steps
+        # that add an id without elements (they change nothing), F(x') at step 0 and F(x)
+        # at step P.
+        slot = torch.zeros(count, n_players + 1, dtype=torch.long)
+        slot[sample_index[:used], steps[:used]] = torch.arange(1, used + 1)
+        slot = torch.cummax(slot, dim=1).values
+        curve = outputs[slot.to(outputs.device)]  # (S, P+1, R)
+        curve[:, n_players] = y_full
+        contributions = curve[:, 1:] - curve[:, :-1]  # (S, P, R): step k adds orders[s, k]
+        per_player = torch.gather(contributions, 1, ranks[:count].to(outputs.device)
+                                  .unsqueeze(2).expand(-1, -1, plan.n_out))
+        return (per_player.sum(0) / count).t().contiguous()
+
+    def partial() -> Any:
+        count = int((ends < done[0]).sum())
+        if count == 0:
+            return spread(prepared, torch.zeros(plan.n_out, n_players, dtype=outputs.dtype,
+                                                 device=outputs.device), plan.output.shape)
+        return spread(prepared, estimate(count), plan.output.shape)
+
+    evaluate_perturbations(prepared.evaluate, plan, n_evaluated, build, consume,
+                           partial=partial if spread is not None else None)
+    return estimate(n_samples), plan.output.shape
