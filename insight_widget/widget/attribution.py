@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from ..attr.all_targets import attribute_all_targets
-from ..attr.core import AttributionCancelled, attribution_progress
+from ..attr.core import AttributionCancelled, attribution_progress, describe
+from ..attr.speed import SpeedOptions
 from .features import BaseFeature
 from .registry import MethodSpec
 from .wire import encode_tensor
@@ -44,11 +45,37 @@ class Settings:
     arguments: Dict[str, Any]
     baselines: List[str]  # one name per feature
     active: List[bool]  # one per feature
+    #: opt-in speed options that are on: "autocast" (bfloat16), "channels_last"
+    speed: Tuple[str, ...] = ()
 
     def key(self) -> str:
         parts = [self.method.name, repr(sorted(self.arguments.items(), key=lambda kv: kv[0])),
-                 repr(self.baselines), repr(self.active)]
+                 repr(self.baselines), repr(self.active), repr(self.speed)]
         return "|".join(parts)
+
+    def full_precision(self) -> Settings:
+        """The same settings without speed options (the reference for the error they cause)."""
+        return Settings(self.method, self.arguments, self.baselines, self.active)
+
+
+SPEED_OPTIONS = ("autocast", "channels_last")
+
+
+def parse_speed(value: Any) -> Tuple[str, ...]:
+    """``{"autocast": bool, "channels_last": bool}`` (either may be missing) -> the names of
+    the options that are on, in :data:`SPEED_OPTIONS` order."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise TypeError(f"`speed` must be a dict of {list(SPEED_OPTIONS)} flags; "
+                        f"got {describe(value)}.")
+    unknown = sorted(set(value) - set(SPEED_OPTIONS))
+    if unknown:
+        raise ValueError(f"`speed` options must be among {list(SPEED_OPTIONS)}; got {unknown}.")
+    for name, flag in value.items():
+        if not isinstance(flag, bool):
+            raise TypeError(f"`speed[{name!r}]` must be a bool; got {describe(flag)}.")
+    return tuple(name for name in SPEED_OPTIONS if value.get(name))
 
 
 class HeldFixed(nn.Module):
@@ -299,6 +326,10 @@ class AttributionRunner:
             raise ValueError("no feature is active: turn at least one modality on.")
         num_inputs = len(self.features)
         model = self.models[model_index]
+        if settings.speed:
+            # the layer a layer method looks inside stays a submodule of the wrapped model
+            model = SpeedOptions(model, autocast="autocast" in settings.speed,
+                                 channels_last="channels_last" in settings.speed)
         forward = model if len(active) == num_inputs else HeldFixed(model, active, num_inputs)
         inputs = tuple(example.inputs[i] for i in active)
         args = (tuple(example.inputs[i] for i in range(num_inputs) if i not in active)

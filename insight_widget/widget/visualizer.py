@@ -22,6 +22,7 @@ from .attribution import (
     PreparedExample,
     Settings,
     model_output,
+    parse_speed,
 )
 from .batch import Batch
 from .dataset import MAX_EXAMPLES, PREDICTIONS, ExampleScanner, FetchResult, class_name
@@ -144,8 +145,10 @@ class AttributionVisualizer(InsightsMethods):
     # -- settings ---------------------------------------------------------------------------------
     def make_settings(self, method: str, arguments: Optional[Dict[str, Any]] = None,
                       baselines: Optional[Sequence[Optional[str]]] = None,
-                      active: Optional[Sequence[bool]] = None) -> Settings:
-        """Validated settings for a run (defaults for anything not given)."""
+                      active: Optional[Sequence[bool]] = None,
+                      speed: Optional[Mapping[str, bool]] = None) -> Settings:
+        """Validated settings for a run (defaults for anything not given; ``speed``: opt-in
+        ``{"autocast": bool, "channels_last": bool}``, see ``insight_widget.attr.speed``)."""
         spec = find_method(method)
         if spec not in self.methods:
             raise ValueError(f"{spec.name} does not apply to these models and features; "
@@ -164,20 +167,20 @@ class AttributionVisualizer(InsightsMethods):
         if len(flags) != len(self.features):
             raise ValueError(f"`active` needs one flag per feature ({len(self.features)}); "
                              f"got {len(flags)}.")
-        return Settings(spec, parsed, chosen, flags)
+        return Settings(spec, parsed, chosen, flags, parse_speed(speed))
 
     def request_settings(self, chosen: Mapping[str, Any]
                          ) -> Tuple[Settings, Optional[Settings]]:
         """The settings of a front-end request (``{"method", "arguments", "baselines",
-        "active", "compare"}``), and those of the method compared side by side (same
-        baselines and modalities, its own arguments), if any."""
+        "active", "compare", "speed"}``), and those of the method compared side by side (same
+        baselines, modalities and speed options, its own arguments), if any."""
         settings = self.make_settings(chosen.get("method", self.selection.method),
                                       chosen.get("arguments"), chosen.get("baselines"),
-                                      chosen.get("active"))
+                                      chosen.get("active"), chosen.get("speed"))
         other = chosen.get("compare") or None
         compare = None if not other else self.make_settings(
             other.get("method"), other.get("arguments"), chosen.get("baselines"),
-            chosen.get("active"))
+            chosen.get("active"), chosen.get("speed"))
         return settings, compare
 
     def default_target(self, example: PreparedExample, model_index: int) -> Optional[int]:

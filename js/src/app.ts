@@ -10,6 +10,7 @@ import { examplesSection } from "./sections/examples";
 import { inputsSection } from "./sections/inputs";
 import { methodSection } from "./sections/method";
 import type { Section } from "./sections/section";
+import { speedSection } from "./sections/speed";
 import type { Shared } from "./shared";
 import type { Example } from "./types";
 import { element } from "./views/view";
@@ -66,7 +67,7 @@ export class App {
     this.root = element("div", "insight-widget");
     this.root.dataset.testid = "iw-root";
     const context = { shared, view: this };
-    this.sections = [methodSection(context), inputsSection(context), examplesSection(context), displaySection(context)];
+    this.sections = [methodSection(context), inputsSection(context), examplesSection(context), displaySection(context), speedSection(context)];
     el.append(this.root);
     this.build();
     this.listen();

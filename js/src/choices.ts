@@ -3,7 +3,7 @@
 // display options. A view changes them through ``update``; every other view re-syncs its
 // controls from here, so two views of one widget never disagree.
 
-import type { DisplayOptions, Filters, MethodSchema, SavedSettings, Settings, Spec } from "./types";
+import type { DisplayOptions, Filters, MethodSchema, SavedSettings, Settings, Spec, SpeedSettings } from "./types";
 
 export const DEFAULT_DISPLAY: DisplayOptions = {
   sign: "all",
@@ -28,6 +28,7 @@ export class Choices {
   shown: boolean[];
   filters: Filters;
   display: DisplayOptions = { ...DEFAULT_DISPLAY };
+  speed: SpeedSettings;
   private listeners = new Set<Listener>();
 
   constructor(private spec: Spec, saved: SavedSettings = {}) {
@@ -36,6 +37,7 @@ export class Choices {
     this.compare = this.methodNamed(saved.compare?.method ?? undefined)?.name ?? "";
     this.baselines = spec.features.map((f, i) => saved.baselines?.[i] ?? f.baselines[0]);
     this.active = spec.features.map((_, i) => saved.active?.[i] ?? true);
+    this.speed = { autocast: saved.speed?.autocast ?? false, channels_last: saved.speed?.channels_last ?? false };
     this.shown = spec.features.map((f) => f.type !== "empty");
     this.filters = {
       prediction: saved.filters?.prediction ?? "all",
@@ -76,6 +78,7 @@ export class Choices {
       baselines: [...this.baselines],
       active: [...this.active],
       compare: this.compare ? { method: this.compare, arguments: { ...(this.argumentsByMethod[this.compare] ?? {}) } } : null,
+      speed: { ...this.speed },
     };
   }
 }

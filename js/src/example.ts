@@ -151,6 +151,14 @@ function resultNotes(result: ModelResult): HTMLElement[] {
     state.dataset.testid = "iw-refinement";
     notes.push(state);
   }
+  const speed = result.speed_error;
+  if (speed && speed.relative != null) {
+    const measured = element("span", "iw-speed-error", `fast settings: error ${(speed.relative * 100).toFixed(1)}%`);
+    measured.dataset.testid = "iw-speed-error";
+    const times = speed.seconds != null && speed.reference_seconds != null ? `; ${speed.seconds.toFixed(2)} s vs ${speed.reference_seconds.toFixed(2)} s in full precision` : "";
+    measured.title = `relative L2 distance of this map from the full-precision one${times}`;
+    notes.push(measured);
+  }
   if (result.cached) {
     const cached = element("span", "iw-cached", "from cache");
     cached.dataset.testid = "iw-cached";

@@ -81,6 +81,8 @@ export interface ModelResult {
   /** served from the session's cache; computed together with this many targets */
   cached?: boolean;
   shared_targets?: number;
+  /** with speed options on, once per request: ||a_fast − a|| / ||a|| and both run times */
+  speed_error?: { relative: number | null; seconds?: number; reference_seconds?: number } | null;
 }
 
 export type FeatureInput =
@@ -109,6 +111,13 @@ export interface Settings {
   baselines: string[];
   active: boolean[];
   compare?: { method: string; arguments: Record<string, unknown> } | null;
+  speed?: SpeedSettings;
+}
+
+/** Opt-in speed options (insight_widget.attr.speed). */
+export interface SpeedSettings {
+  autocast: boolean;
+  channels_last: boolean;
 }
 
 export interface Filters {

@@ -96,6 +96,25 @@ describe("perturbation maps", () => {
   });
 });
 
+describe("speed options", () => {
+  it("are opt-in, recompute when switched on, and the card shows the error they cause", () => {
+    const { model, el } = setup();
+    model.reply({ type: "fetch_started", id: "f", buffer_paths: [] });
+    const example = imageExample(0);
+    model.reply({ type: "example", id: "f", example, buffer_paths: [] });
+    const autocast = el.querySelector<HTMLInputElement>('[data-testid="iw-autocast"]')!;
+    expect(autocast.checked).toBe(false);
+    autocast.checked = true;
+    autocast.dispatchEvent(new Event("change"));
+    expect(model.sent.at(-1)).toMatchObject({ type: "recompute", settings: { speed: { autocast: true, channels_last: false } } });
+    const fast = { ...example.models[0], speed_error: { relative: 0.0123, seconds: 0.5, reference_seconds: 1.5 } };
+    model.reply({ type: "result", id: model.sent.at(-1).id, example: 0, model: 0, result: fast, buffer_paths: [] });
+    const shown = el.querySelector<HTMLElement>('[data-testid="iw-speed-error"]')!;
+    expect(shown.textContent).toBe("fast settings: error 1.2%");
+    expect(shown.title).toContain("0.50 s vs 1.50 s");
+  });
+});
+
 describe("the delta label", () => {
   it("is the plain delta for fixed-step methods and the relative delta with steps for anytime IG", () => {
     const fixed = imageExample(0).models[0];

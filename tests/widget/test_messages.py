@@ -401,3 +401,31 @@ def test_perturbation_maps_fill_in_as_chunks_finish(cifar_driver: Driver, monkey
     assert "partial" not in final
     # each partial's contribution (sum of the map) comes from the groups done so far
     assert len({p["contributions"][0] for p in partials}) > 1
+
+
+def test_speed_options_run_under_autocast_and_show_the_error_they_cause(cifar_driver: Driver):
+    settings = {"method": "Saliency", "arguments": {"abs": False},
+                "speed": {"autocast": True, "channels_last": True}}
+    request = cifar_driver.request("fetch", settings=settings, filters={"num_examples": 2})
+    assert cifar_driver.done(request)["state"] == "complete"
+    first, second = (e["models"][0] for e in cifar_driver.widget.examples)
+    measured = first["speed_error"]
+    # bfloat16 keeps 8 mantissa bits: relative errors ~2**-8 per operation; through a small
+    # CNN's few layers the map moves by more than float16's wire rounding (~1e-3) and far
+    # less than its own size
+    assert 1e-3 < measured["relative"] < 0.5
+    assert measured["seconds"] > 0 and measured["reference_seconds"] > 0
+    assert "speed_error" not in second  # measured once per request
+    # the full-precision reference computed for the measurement is what "off" shows
+    off = cifar_driver.request("recompute", settings={**settings, "speed": {}})
+    assert cifar_driver.replies(off, "result")[0]["result"]["cached"] is True
+
+
+def test_unknown_or_non_boolean_speed_options_are_refused_by_name(cifar_driver: Driver):
+    bad = cifar_driver.request("fetch", settings={"method": "Saliency",
+                                                  "speed": {"turbo": True}})
+    assert "turbo" in cifar_driver.done(bad)["message"]
+    bad = cifar_driver.request("fetch", settings={"method": "Saliency",
+                                                  "speed": {"autocast": "yes"}})
+    message = cifar_driver.done(bad)["message"]
+    assert "speed['autocast']" in message and "bool" in message
