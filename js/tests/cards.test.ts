@@ -20,6 +20,15 @@ function setup() {
   return { model, el };
 }
 
+/** Press Fetch and let the kernel start it: the view, its model and the request id. */
+function fetched() {
+  const { model, el } = setup();
+  el.querySelector<HTMLButtonElement>('[data-testid="iw-fetch"]')!.click();
+  const id = model.sent.at(-1).id;
+  model.reply({ type: "fetch_started", id, buffer_paths: [] });
+  return { model, el, id };
+}
+
 const text = (el: HTMLElement, id: string) => el.querySelector<HTMLElement>(`[data-testid="${id}"]`)?.textContent ?? null;
 
 function anytime(overrides: Partial<ModelResult>): ModelResult {
@@ -29,10 +38,7 @@ function anytime(overrides: Partial<ModelResult>): ModelResult {
 
 describe("a fetch at real-model speed", () => {
   it("shows the card with its predictions before any map, then the map refining round by round", () => {
-    const { model, el } = setup();
-    el.querySelector<HTMLButtonElement>('[data-testid="iw-fetch"]')!.click();
-    const id = model.sent.at(-1).id;
-    model.reply({ type: "fetch_started", id, buffer_paths: [] });
+    const { model, el, id } = fetched();
     model.reply({ type: "example", id, example: { ...imageExample(0), models: [] }, buffer_paths: [] });
     expect(el.querySelectorAll('[data-testid="iw-prediction"]').length).toBe(3);
     expect(text(el, "iw-pending")).toContain("map follows");
@@ -49,10 +55,7 @@ describe("a fetch at real-model speed", () => {
   });
 
   it("keeps the last map after a cancel mid-refinement, marked not converged", () => {
-    const { model, el } = setup();
-    el.querySelector<HTMLButtonElement>('[data-testid="iw-fetch"]')!.click();
-    const id = model.sent.at(-1).id;
-    model.reply({ type: "fetch_started", id, buffer_paths: [] });
+    const { model, el, id } = fetched();
     model.reply({ type: "example", id, example: { ...imageExample(0), models: [] }, buffer_paths: [] });
     model.reply({ type: "result", id, example: 0, model: 0, result: anytime({ partial: true, steps: 9 }), buffer_paths: [] });
     model.reply({ type: "result", id, example: 0, model: 0, result: anytime({ stopped: true, steps: 9 }), buffer_paths: [] });
@@ -64,10 +67,7 @@ describe("a fetch at real-model speed", () => {
   });
 
   it("says when a map comes from the cache, and that the top targets were computed together", () => {
-    const { model, el } = setup();
-    el.querySelector<HTMLButtonElement>('[data-testid="iw-fetch"]')!.click();
-    const id = model.sent.at(-1).id;
-    model.reply({ type: "fetch_started", id, buffer_paths: [] });
+    const { model, el, id } = fetched();
     model.reply({ type: "example", id, example: imageExample(0), buffer_paths: [] });
     expect(el.querySelector('[data-testid="iw-cached"]')).toBeNull();
     const shared = { ...imageExample(0).models[0], target: 1, shared_targets: 3 };
@@ -81,10 +81,7 @@ describe("a fetch at real-model speed", () => {
 
 describe("perturbation maps", () => {
   it("say they are filling in, and after a cancel that the map is partial", () => {
-    const { model, el } = setup();
-    el.querySelector<HTMLButtonElement>('[data-testid="iw-fetch"]')!.click();
-    const id = model.sent.at(-1).id;
-    model.reply({ type: "fetch_started", id, buffer_paths: [] });
+    const { model, el, id } = fetched();
     const ablation = { ...imageExample(0).models[0], method: "Feature Ablation", delta: null };
     model.reply({ type: "example", id, example: { ...imageExample(0), models: [] }, buffer_paths: [] });
     model.reply({ type: "result", id, example: 0, model: 0, result: { ...ablation, partial: true }, buffer_paths: [] });
