@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .notebook_cells import SETUP
+from .notebook_cells import RESNET50_SETUP, SETUP
 
 pytestmark = pytest.mark.e2e
 
@@ -168,4 +168,40 @@ def test_render_in_the_jupyterlab_side_panel(jupyter_lab, lab_page, artifacts):
     dark = background()
     assert sum(light) > 600 and sum(dark) < 200, (light, dark)
     page.screenshot(path=str(artifacts / "side-panel-dark.png"))
+    assert lab_page.errors == []
+
+
+def test_resnet50_timings_predictions_first_then_maps(jupyter_lab, lab_page, artifacts):
+    """Records the issue's real-size case: transformers' ResNet-50 (random weights), 4 photos
+    at 224x224, default Integrated Gradients (anytime). The cards and their predictions must
+    be on screen before the first map."""
+    notebook = jupyter_lab.write_notebook("resnet50.ipynb", [RESNET50_SETUP])
+    lab_page.open_and_run(jupyter_lab, notebook)
+    page = lab_page.page
+    page.locator('[data-testid="iw-root"]').first.wait_for(timeout=120_000)
+    started = time.perf_counter()
+    page.locator('[data-testid="iw-fetch"]').first.click()
+    # when the 4 cards show predictions, count the maps already drawn (in the page: no race)
+    maps_then = page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=\"iw-example\"]').length >= 4 && "
+        "document.querySelectorAll('[data-testid=\"iw-prediction\"]').length >= 4 && "
+        f"{{maps: document.querySelectorAll('{ATTRIBUTION}').length}}",
+        timeout=120_000).json_value()
+    predictions = time.perf_counter() - started
+    page.wait_for_function(f"document.querySelectorAll('{ATTRIBUTION}').length >= 1",
+                           timeout=120_000)
+    first_map = time.perf_counter() - started
+    page.wait_for_function(
+        "document.querySelector('[data-testid=iw-root]').dataset.busy === 'false' && "
+        f"document.querySelectorAll('{ATTRIBUTION}').length >= 4", timeout=300_000)
+    every_map = time.perf_counter() - started
+    assert maps_then["maps"] == 0  # predictions first
+    labels = page.locator('[data-testid="iw-delta"]').all_inner_texts()
+    assert len(labels) == 4 and all(re.fullmatch(r"δ [\d.]+% · \d+ steps", t) for t in labels)
+    (artifacts / "e2e-timings-resnet50.json").write_text(json.dumps({
+        "model": "transformers ResNet-50 (random weights), 4 examples 224x224, default IG",
+        "click_to_predictions_s": round(predictions, 3),
+        "click_to_first_map_s": round(first_map, 3),
+        "click_to_every_map_s": round(every_map, 3),
+        "delta_labels": labels}, indent=1, ensure_ascii=False))
     assert lab_page.errors == []
