@@ -11,7 +11,8 @@ browser -> kernel
 kernel -> browser
     ``generated`` (``prompt``, ``target``); ``llm_started`` (the request as validated);
     ``llm_rows`` (one chunk: ``start``, ``rows`` (k, M) float32 bytes, ``output_tokens``,
-    ``input_tokens``, ``probs``); ``llm_result`` (the finished record, ``seq_attr``); then
+    ``input_tokens``, ``probs``); ``llm_result`` (the finished record without its chunks:
+    ``seq_attr``, ``output_tokens``, ``target``, ``seconds``); then
     ``progress`` and ``done`` as for the classifier view.
 
 The last record lives in the ``generation`` trait (saved pages show it); the session updates
@@ -58,7 +59,9 @@ class LLMSession(ComputeSession):
         record = self.visualizer.attribute(request, on_chunk, progress)
         record = {"id": job.id, **record}
         self.widget.set_generation(record)
-        self.emit({"type": "llm_result", "id": job.id, "record": record})
+        # the rows already crossed the wire in llm_rows: the result carries the rest
+        self.emit({"type": "llm_result", "id": job.id,
+                   "record": {k: v for k, v in record.items() if k != "chunks"}})
         self._done(job, "complete")
 
 

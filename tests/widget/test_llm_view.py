@@ -78,6 +78,9 @@ def test_rows_travel_as_binary_buffers(driver: Driver):
                             if c.get("id") == request and c["type"] == "llm_rows")
     assert ["rows", "data"] in content["buffer_paths"]
     assert [len(b) for b in buffers][:1] == [2 * 5 * 4]  # (T=2, M=5) float32
+    (result,) = driver.replies(request, "llm_result")
+    assert "chunks" not in result["record"]  # the rows cross the wire once
+    assert result["buffer_paths"] == [["record", "seq_attr", "data"]]
 
 
 @pytest.mark.parametrize("method,arguments", [
