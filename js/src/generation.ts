@@ -5,16 +5,9 @@
 import type { GenerationRecord, LLMMessage, LLMSettings, RequestId, Spec } from "./types";
 import { decodeCached } from "./wire";
 
-export interface Draft {
-  prompt: string;
-  target: string;
-  granularity: string;
-  baseline: string;
-  baseline_text: string;
-  attr_target: string;
-  rows_per_chunk: number;
-  max_new_tokens: number;
-}
+/** What the user is editing: the attribution settings other than the method, and the
+ * length of a generated target. */
+export type Draft = Omit<LLMSettings, "method" | "arguments"> & { max_new_tokens: number };
 
 export type GenerationChange = "draft" | "record";
 type Listener = (what: GenerationChange, source: unknown) => void;
