@@ -110,6 +110,17 @@ describe("the generation view", () => {
     expect(colored()[0].style.background).not.toBe(colored()[1].style.background);
   });
 
+  it("shows only the sequence row for sequence-only methods (Lime, Kernel Shap)", () => {
+    const { model, el } = setup();
+    q(el, "iw-llm-attribute").click();
+    const { id } = model.sent.at(-1);
+    model.reply({ type: "llm_started", id, ...INFO, method: "Lime", buffer_paths: [] });
+    model.reply({ type: "llm_result", id, record: { ...INFO, method: "Lime", input_tokens: INPUTS, output_tokens: ["paris", "."], seq_attr: float32([0, 0, 0, 2, 1], [5]), sequence_only: true }, buffer_paths: [] });
+    expect(all(el, "iw-output-token")).toEqual([]);
+    expect(q(el, "iw-seq-attr").querySelectorAll("td").length).toBe(5);
+    expect(el.querySelector(".iw-llm-summary")!.textContent).toContain("sequence only");
+  });
+
   it("ignores rows of a superseded request and shows errors", () => {
     const { model, el } = setup();
     q(el, "iw-llm-attribute").click();

@@ -3,6 +3,8 @@ front end drives it: on the demo LM and on a transformers GPT-2 built from a see
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -163,3 +165,24 @@ def test_constructor_checks_its_arguments(demo):
         LLMAttributionVisualizer(model, tokenizer, prompts="one prompt")
     with pytest.raises(TypeError, match="`tokenizer` must have a `encode`"):
         LLMAttributionVisualizer(model, object())
+
+
+def test_serve_carries_generate_and_attribute_over_http(demo, capsys):
+    from .test_server import call
+
+    visualizer = LLMAttributionVisualizer(*demo, prompts=[PROMPT])
+    port = visualizer.serve()
+    server = visualizer._server
+    auth = {"Authorization": f"token {server.token}"}
+    try:
+        for message in ({"type": "generate", "id": "g", "prompt": PROMPT, "max_new_tokens": 1},
+                        {"type": "attribute", "id": "a", "settings": settings()}):
+            assert call(port, "POST", "/send", json.dumps(message).encode(), auth)[0] == 200
+            assert visualizer.widget().session.wait(30)
+        replies = [m["content"] for m in server.channel.after(0, timeout=0)]
+        assert next(r for r in replies if r["type"] == "generated")["target"] == "paris"
+        rows = next(r for r in replies if r["type"] == "llm_rows")
+        assert set(rows["rows"]["data"]) == {"$bytes"}  # inline base64 over HTTP
+        assert [r["state"] for r in replies if r["type"] == "done"] == ["complete", "complete"]
+    finally:
+        server.stop()

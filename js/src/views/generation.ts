@@ -184,7 +184,7 @@ export class GenerationView {
     const seqScale = seq ? pooledScale([seq], options.sign) : 0;
     this.summary.textContent = record.method
       ? `${record.method} · ${record.attr_target === "prob" ? "probability" : "log-probability"} of the target · ` +
-        `${computed.length} of ${outputTokens.length || "?"} rows${record.seconds !== undefined ? ` · ${record.seconds} s` : ""}`
+        `${record.sequence_only ? `sequence only (${outputTokens.length} target tokens)` : `${computed.length} of ${outputTokens.length || "?"} rows`}${record.seconds !== undefined ? ` · ${record.seconds} s` : ""}`
       : this.shared.isStatic ? "" : "Generate or type a target, then Attribute.";
     if (!inputTokens.length) {
       this.matrixBox.replaceChildren();
@@ -201,7 +201,9 @@ export class GenerationView {
       head.append(th);
     }
     table.append(head);
-    outputTokens.forEach((token, r) => {
+    // Lime and Kernel Shap explain the whole target only: no per-token rows to wait for
+    const tokenRows = record.sequence_only ? [] : outputTokens;
+    tokenRows.forEach((token, r) => {
       const tr = element("tr", "iw-llm-output-row");
       const th = element("th", "iw-output-token", token);
       th.dataset.testid = "iw-output-token";
