@@ -60,3 +60,31 @@ def test_generate_attribute_and_point_at_an_output_token(jupyter_lab, lab_page, 
     testid("iw-error").wait_for(timeout=30_000)
     assert "granularity 'tokens'" in testid("iw-error").inner_text()
     assert not [e for e in lab_page.errors if "insight" in e.lower() or "widget" in e.lower()]
+
+
+def test_saved_html_shows_the_attribution_offline(browser, tmp_path):
+    from insight_widget import LLMAttributionVisualizer
+    from insight_widget.examples import llm
+
+    visualizer = LLMAttributionVisualizer(llm.load_model(), llm.load_tokenizer())
+    widget = visualizer.widget()
+    widget.send = lambda content, buffers=None: None
+    widget._on_message(widget, {"type": "attribute", "id": "a", "settings": {
+        "method": "Feature Ablation", "prompt": "the opposite of <b>hot</b> is",
+        "target": "cold", "rows_per_chunk": 0}}, [])
+    assert widget.session.wait(60) and widget.status["state"] == "complete", widget.status
+    path = tmp_path / "llm.html"
+    visualizer.to_html(path)
+    page = browser.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.locator('[data-testid="iw-seq-attr"]').wait_for(timeout=30_000)
+    assert page.locator('[data-testid="iw-output-token"]').all_inner_texts() == ["cold"]
+    inputs = page.locator('[data-testid="iw-input-token"]').all_inner_texts()
+    # the word-level demo tokenizer reads "<b>hot</b>" as "<unk>": shown as text, not markup
+    assert inputs == ["the", "opposite", "of", "<unk>", "is"]
+    assert page.locator('[data-testid="iw-token-matrix"] unk').count() == 0
+    assert page.locator('[data-testid="iw-llm-generate"]').is_disabled()
+    assert not errors
+    page.close()
