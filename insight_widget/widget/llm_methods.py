@@ -13,19 +13,22 @@ from typing import Any, Dict, Tuple
 
 from .registry import RULE, Argument, MethodSpec, _n_steps, _samples
 
+#: runs averaged by LLMAttribution (useful with sampled baselines or orders)
+TRIALS = Argument("num_trials", "int", 1, minimum=1, maximum=100,
+                  help="runs averaged (baselines with alternatives are drawn per run)")
 #: family of the methods run by LLMAttribution / LLMGradientAttribution
 PERTURBATION = "perturbation (LLMAttribution)"
 GRADIENT = "gradient (LLMGradientAttribution)"
 
 LLM_METHODS: Tuple[MethodSpec, ...] = (
-    MethodSpec("Feature Ablation", "FeatureAblation", PERTURBATION, gradients=False,
+    MethodSpec("Feature Ablation", "FeatureAblation", PERTURBATION, (TRIALS,), gradients=False,
                help="each feature replaced by the baseline, one at a time"),
     MethodSpec("Shapley Value Sampling", "ShapleyValueSampling", PERTURBATION,
-               (_samples(10, 1000),), gradients=False,
+               (_samples(10, 1000), TRIALS), gradients=False,
                help="Shapley values estimated from n_samples random feature orders"),
-    MethodSpec("Lime", "Lime", PERTURBATION, (_samples(50, 10000),), gradients=False,
+    MethodSpec("Lime", "Lime", PERTURBATION, (_samples(50, 10000), TRIALS), gradients=False,
                help="a linear surrogate fitted to random perturbations (sequence only)"),
-    MethodSpec("Kernel Shap", "KernelShap", PERTURBATION, (_samples(50, 10000),),
+    MethodSpec("Kernel Shap", "KernelShap", PERTURBATION, (_samples(50, 10000), TRIALS),
                gradients=False, help="Shapley kernel surrogate (sequence only)"),
     MethodSpec("Layer Integrated Gradients", "LayerIntegratedGradients", GRADIENT,
                (_n_steps(25), RULE), help="path integral on the token embeddings"),

@@ -23,7 +23,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..attr import LLMAttribution, LLMGradientAttribution, TextTemplateInput, TextTokenInput
+from ..attr import (
+    LLMAttribution,
+    LLMGradientAttribution,
+    ProductBaselines,
+    TextTemplateInput,
+    TextTokenInput,
+)
 from ..attr.core import attribution_progress, describe
 from .hosting import WidgetHost
 from .interface import Selection
@@ -251,14 +257,13 @@ class LLMAttributionVisualizer(WidgetHost):
         tokenizer = self.tokenizer
         if request.baseline == "text":
             text = request.baseline_text
-            if not text:
-                raise ValueError("`baseline_text` must be a non-empty string when baseline is "
-                                 "'text'.")
-            ids = tokenizer.encode(text, add_special_tokens=False)
-            if request.granularity == "tokens" and len(ids) != 1:
+            if request.granularity != "tokens":  # replacement text (see _template_baselines)
+                return -1, text
+            ids = tokenizer.encode(text, add_special_tokens=False) if text else []
+            if len(ids) != 1:
                 raise ValueError(f"`baseline_text` {text!r} must be one token for granularity "
                                  f"'tokens'; it has {len(ids)}.")
-            return (int(ids[0]) if ids else 0), text
+            return int(ids[0]), text
         name = f"{request.baseline}_token"
         token_id = getattr(tokenizer, f"{name}_id", None)
         token = getattr(tokenizer, name, None)
@@ -287,7 +292,25 @@ class LLMAttributionVisualizer(WidgetHost):
             template = "{}" * len(values)
         if not values:
             raise ValueError(f"`prompt` {request.prompt!r} has no {request.granularity}.")
-        return TextTemplateInput(template, values, baselines=[text] * len(values))
+        if request.baseline != "text":
+            return TextTemplateInput(template, values, baselines=[text] * len(values))
+        return TextTemplateInput(template, values,
+                                 baselines=_template_baselines(request.baseline_text, values))
+
+
+def _template_baselines(text: str, values: List[str]) -> Any:
+    """The baselines of a words/segments input from the typed text: one entry for every
+    feature, or one per feature separated by "|"; an entry with alternatives separated by "/"
+    makes the baselines a :class:`ProductBaselines` (one alternative drawn per feature and
+    evaluation, as in Captum's template tutorial)."""
+    entries = text.split("|") if "|" in text else [text] * len(values)
+    if len(entries) != len(values):
+        raise ValueError(f"`baseline_text` has {len(entries)} entries separated by '|' but the "
+                         f"prompt has {len(values)} features; give one, or one per feature.")
+    choices = [[a for a in entry.split("/") if a.strip()] or [""] for entry in entries]
+    if all(len(c) == 1 for c in choices):
+        return [c[0] for c in choices]
+    return ProductBaselines(choices)
 
 
 def _choice(chosen: Mapping[str, Any], name: str, options: Sequence[str]) -> str:

@@ -4,6 +4,7 @@ front end drives it: on the demo LM and on a transformers GPT-2 built from a see
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 import torch
@@ -106,6 +107,33 @@ def test_words_and_segments_are_the_features_with_a_text_baseline(driver: Driver
                                                             attr_target="prob"))
     record = driver.widget.generation
     assert record["input_tokens"] == PROMPT.split() and record["attr_target"] == "prob"
+
+
+def test_segment_baselines_with_alternatives_are_drawn_from_their_product(driver: Driver,
+                                                                         demo):
+    from insight_widget.attr import ProductBaselines, TextTemplateInput
+
+    model, tokenizer = demo
+    prompt, target = "the capital of | france | is", "paris"
+    # the same draws in the same order: FeatureAblation draws as Captum does (docs/llm.md)
+    random.seed(0)
+    driver.request("attribute", settings=settings(
+        prompt=prompt, target=target, granularity="segments", baseline="text",
+        baseline_text="the capital of | italy/spain/peru | is", arguments={"num_trials": 3}))
+    assert driver.widget.status["state"] == "complete", driver.widget.status
+    shown = decode_tensor(driver.widget.generation["seq_attr"])
+    random.seed(0)
+    inp = TextTemplateInput("{}{}{}", ["the capital of ", " france ", " is"],
+                            baselines=ProductBaselines([["the capital of "],
+                                                        [" italy", "spain", "peru "],
+                                                        [" is"]]))
+    expected = LLMAttribution(FeatureAblation(model), tokenizer).attribute(
+        inp, target=target, num_trials=3)
+    torch.testing.assert_close(shown, expected.seq_attr, atol=1e-5, rtol=1e-5)
+    assert shown[1] > 0 and shown[0] == shown[2] == 0  # only "france" is replaced
+    request = driver.request("attribute", settings=settings(
+        prompt=prompt, granularity="segments", baseline="text", baseline_text="a | b"))
+    assert "has 2 entries separated by '|'" in driver.done(request)["message"]
 
 
 def test_an_empty_target_is_generated_first(driver: Driver):

@@ -129,7 +129,7 @@ export class GenerationView {
     methodRow.append(
       labelled("method", method), argsBox,
       labelled("granularity", granularity, "features: tokens, whitespace-separated words, or segments cut with |"),
-      labelled("baseline", baseline, "replacement of an absent feature: pad or unk token, or the text typed"),
+      labelled("baseline", baseline, "replacement of an absent feature: pad or unk token, or the text typed (tokens: one token; words/segments: one text for all or one per feature separated by |, alternatives separated by / drawn like ProductBaselines)"),
       labelled("baseline text", baselineText), labelled("explain", attrTarget, "log-probability or probability of the target"),
       labelled("rows per chunk", chunk, this.llm.rows_per_chunk.help),
     );
