@@ -31,6 +31,7 @@ from ..attr import (
     TextTokenInput,
 )
 from ..attr.core import attribution_progress, describe
+from ..attr.speed import model_device
 from .hosting import WidgetHost
 from .interface import Selection
 from .llm_methods import (
@@ -113,8 +114,6 @@ class LLMAttributionVisualizer(WidgetHost):
         if len(prompts) > MAX_PROMPTS:
             raise ValueError(f"`prompts` holds at most {MAX_PROMPTS} prompts; got {len(prompts)}.")
         self.model = model
-        self.models = [model]
-        self.features: List[Any] = []
         self.tokenizer = tokenizer
         self.prompts = list(prompts)
         self.max_new_tokens = MAX_NEW_TOKENS.parse(max_new_tokens)
@@ -178,7 +177,8 @@ class LLMAttributionVisualizer(WidgetHost):
         if not callable(generate):
             raise ValueError(f"{type(self.model).__name__} has no `generate` method: type the "
                              "target instead.")
-        ids = self.tokenizer.encode(prompt, return_tensors="pt").to(_device(self.model))
+        ids = self.tokenizer.encode(prompt, return_tensors="pt")
+        ids = ids.to(model_device(self.model) or ids.device)
         pad = getattr(self.tokenizer, "pad_token_id", None)
         eos = getattr(self.tokenizer, "eos_token_id", None)
         with torch.no_grad():
@@ -318,9 +318,3 @@ def _choice(chosen: Mapping[str, Any], name: str, options: Sequence[str]) -> str
     if value not in options:
         raise ValueError(f"`{name}` must be one of {list(options)}; got {value!r}.")
     return value
-
-
-def _device(model: Any) -> torch.device:
-    for parameter in getattr(model, "parameters", lambda: iter(()))():
-        return parameter.device
-    return torch.device("cpu")
