@@ -167,6 +167,8 @@ class EngineCall:
     kwargs: Dict[str, Any]
     active: List[int]  # feature index of each input
     layer_name: Optional[str] = None
+    #: the model as the method sees it (inactive features held fixed): for metrics
+    forward: Any = None
 
 
 @dataclass
@@ -325,7 +327,7 @@ class AttributionRunner:
                                                      layer_name, inputs, args)
         if spec.delta:
             kwargs["return_convergence_delta"] = True
-        return EngineCall(method, inputs, kwargs, active, layer_name)
+        return EngineCall(method, inputs, kwargs, active, layer_name, forward)
 
     def run(self, example: PreparedExample, model_index: int, settings: Settings,
             target: Optional[int], progress: Optional[Callable[[float], Any]] = None) -> Outcome:

@@ -69,6 +69,12 @@ class Visualiser(Protocol):
                   target: Any = "default", progress: Optional[Progress] = None) -> Outcome:
         """Run ``settings`` on one example and model; errors come back in ``Outcome.wire``."""
 
+    def quality(self, example: PreparedExample, model_index: int, settings: Settings,
+                target: Any, progress_for: Callable[[float, float, str], Progress],
+                on_part: Callable[[Dict[str, Any]], None],
+                should_stop: Callable[[], bool]) -> None:
+        """The quality panel's metrics of one example's map, each part to ``on_part``."""
+
 
 class ExampleStore(Protocol):
     """Where the examples on screen live on the Python side (the widget's ``examples``
