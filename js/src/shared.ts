@@ -4,6 +4,7 @@
 
 import { Choices } from "./choices";
 import { parseKernelMessage } from "./messages";
+import { QualityStore } from "./quality";
 import { Store } from "./store";
 import type { Buffers, RequestId, Spec, WidgetModel } from "./types";
 
@@ -19,6 +20,8 @@ export type Placement = "inline" | "side";
 export class Shared {
   readonly store: Store;
   readonly choices: Choices;
+  /** the quality panels (quality.ts): requests and their streamed parts */
+  readonly quality = new QualityStore();
   spec: Spec;
   /** attribute requests in flight, by "example:model", so every view marks the row busy */
   readonly pending = new Map<string, RequestId>();
@@ -65,6 +68,8 @@ export class Shared {
       this.exports.delete(message.id);
       return;
     }
+    this.quality.apply(message);
+    if (message.type === "quality") return;
     this.store.apply(message);
     for (const [key, id] of this.pending) if (!this.store.running.has(id)) this.pending.delete(key);
     // the kernel updated its copy without re-sending it; update ours so new views and saved
@@ -87,8 +92,20 @@ export class Shared {
     this.model.send({ type: "attribute", id, example, model, target, settings: this.choices.settings() });
   }
 
-  cancel(): void {
-    this.model.send({ type: "cancel", id: requestId() });
+  /** Measure the shown map of (example, model) — the compared method's with ``compare``. */
+  requestQuality(example: number, model: number, compare = false): void {
+    const shown = this.store.examples.find((e) => e.id === example);
+    const result = compare ? shown?.compare?.[model] : shown?.models[model];
+    if (this.isStatic || !result) return;
+    const id = requestId();
+    this.store.started(id, "quality");
+    this.quality.started(id, example, model, compare, result);
+    this.model.send({ type: "quality", id, example, model, target: result.target, compare, settings: this.choices.settings() });
+  }
+
+  /** Stop ``request`` (every running request when none is given). */
+  cancel(request?: RequestId): void {
+    this.model.send(request === undefined ? { type: "cancel", id: requestId() } : { type: "cancel", id: requestId(), request });
   }
 
   exportPage(onPage: (html: string) => void): void {

@@ -141,12 +141,29 @@ export type KernelMessage =
   | { type: "example"; id: RequestId; example: Example }
   | { type: "result"; id: RequestId; example: number; model: number; result: ModelResult; compare?: ModelResult | null }
   | ({ type: "done"; id: RequestId } & Status)
-  | { type: "export"; id: RequestId; html: string };
+  | { type: "export"; id: RequestId; html: string }
+  | QualityMessage;
+
+/** One measured part of the quality panel (session.py ``_quality``, widget/quality.py). */
+export interface QualityMessage {
+  type: "quality";
+  id: RequestId;
+  example: number;
+  model: number;
+  method: string;
+  compare: boolean;
+  part: "deletion" | "insertion" | "infidelity" | "sensitivity";
+  value: number | null;
+  /** deletion/insertion: the score at fractions k / n of the features moved, k = 0..n */
+  curve?: WireTensor;
+  error?: string | null;
+}
 
 /** Front end -> kernel custom messages. */
 export type FrontendMessage =
   | { type: "fetch" | "recompute"; id: string; settings: Settings; filters: Filters }
   | { type: "attribute"; id: string; example: number; model: number; target: number; settings: Settings }
+  | { type: "quality"; id: string; example: number; model: number; target: number | null; compare: boolean; settings: Settings }
   | { type: "cancel"; id: string; request?: RequestId }
   | { type: "export"; id: string };
 

@@ -83,7 +83,8 @@ def test_an_unknown_request_type_is_answered_with_an_error_naming_it(cifar_drive
     request = cifar_driver.request("explode", wait=False)
     done = cifar_driver.done(request)
     assert done["state"] == "error" and "'explode'" in done["message"]
-    assert sorted(cifar_driver.widget.session.jobs) == ["attribute", "fetch", "quality", "recompute"]
+    assert sorted(cifar_driver.widget.session.jobs) == ["attribute", "fetch", "quality",
+                                                        "recompute"]
 
 
 def test_the_examples_on_screen_have_one_copy_on_the_python_side(cifar_driver: Driver):
