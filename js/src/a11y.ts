@@ -55,6 +55,8 @@ const MOVES: Record<string, (index: number, count: number) => number> = {
 export function cardNavigation(list: HTMLElement): () => void {
   list.setAttribute("role", "list");
   list.setAttribute("aria-label", "Examples");
+  // JupyterLab (Lumino) would take the arrow keys and Enter for its notebook commands
+  list.setAttribute("data-lm-suppress-shortcuts", "true");
   const onKey = (event: KeyboardEvent) => {
     const target = event.target as HTMLElement;
     if (FORM_CONTROLS.has(target.tagName) || event.altKey || event.ctrlKey || event.metaKey) return;

@@ -72,6 +72,7 @@ export class ZoomDialog {
   constructor(private panel: HTMLElement) {
     this.el.dataset.testid = "iw-zoom";
     this.el.setAttribute("aria-modal", "true");
+    this.el.setAttribute("data-lm-suppress-shortcuts", "true"); // Escape is ours, not JupyterLab's
     // a click anywhere (backdrop, image, close button) closes; Escape closes natively
     this.el.addEventListener("click", () => this.close());
     this.el.addEventListener("close", () => this.closed());
