@@ -114,12 +114,7 @@ def test_cancel_stops_a_long_attribution_quickly():
     request = driver.request("fetch", wait=False, settings={
         "method": "Integrated Gradients",
         "arguments": {"n_steps": 200, "internal_batch_size": 2}}, filters={"num_examples": 4})
-    time.sleep(0.3)
-    started = time.monotonic()
-    driver.request("cancel", request=request)
-    assert driver.widget.session.wait(10)
-    assert time.monotonic() - started < 2.0
-    assert driver.done(request)["state"] == "cancelled"
+    driver.cancel_running(request)
     assert len(driver.replies(request, "example")) < 4
 
 

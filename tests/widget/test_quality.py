@@ -126,12 +126,7 @@ def test_cancel_stops_a_quality_request_and_no_part_follows_done():
                 "arguments": {"n_steps": 200, "internal_batch_size": 2}}
     driver.request("fetch", settings=SALIENCY, filters={"num_examples": 1})
     request = driver.request("quality", wait=False, example=0, model=0, settings=settings)
-    time.sleep(0.3)
-    started = time.monotonic()
-    driver.request("cancel", request=request)
-    assert driver.widget.session.wait(10)
-    assert time.monotonic() - started < 2.0
-    assert driver.done(request)["state"] == "cancelled"
+    driver.cancel_running(request)
     kinds = [c["type"] for c in driver.replies(request)]
     assert "quality" not in kinds[kinds.index("done"):]
 
@@ -150,3 +145,29 @@ def test_a_quality_request_leaves_the_running_target_change_alone_and_a_fetch_su
     assert driver.done(change)["state"] == "complete"
     assert driver.done(measured)["state"] == "superseded"
     assert driver.done(newer)["state"] == "complete"
+
+
+def test_two_modalities_one_held_fixed_are_measured_through_the_same_model_call():
+    from .test_insights_compat import make_vqa_visualizer
+
+    driver = Driver(make_vqa_visualizer())
+    settings = {"method": "Integrated Gradients", "active": [False, True]}
+    example = fetched(driver, settings)
+    target = example["models"][0]["target"]
+    request = driver.request("quality", example=example["id"], model=0, target=target,
+                             settings=settings)
+    assert driver.done(request)["state"] == "complete"
+    parts = {p["part"]: p for p in driver.replies(request, "quality")}
+    assert all(parts[name].get("error") is None for name in quality.PARTS)
+    # step 0 of the deletion curve is the model's probability of the target on the example as
+    # it is: the picture held fixed and the additional argument were passed through
+    prepared = driver.visualizer.example(example["id"])
+    with torch.no_grad():
+        scores = torch.softmax(driver.visualizer.models[0](*prepared.inputs,
+                                                           *prepared.additional_args), 1)
+    (content, buffers), = [(c, b) for c, b in driver.sent if c.get("id") == request
+                           and c["type"] == "quality" and c["part"] == "deletion"]
+    curve = torch.frombuffer(bytearray(buffers[0]), dtype=torch.float32)
+    # float32 forward of the same rows, possibly batched differently
+    torch.testing.assert_close(curve[0], scores[0, target], rtol=1e-5, atol=1e-6)
+    assert curve.shape[0] == content["curve"]["shape"][0] > 2
