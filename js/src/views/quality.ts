@@ -33,9 +33,10 @@ export function curvePoints(values: Float32Array, width: number, height: number,
   return Array.from(values, (v, k) => [(k / steps) * (width - 1), (height - 1) * (1 - (v - low) / span)]);
 }
 
-function plot(state: QualityState): HTMLCanvasElement | null {
+/** The curves streamed so far on a small canvas, and a line saying what its axes span. */
+function plot(state: QualityState): HTMLElement[] {
   const curves = (["deletion", "insertion"] as const).map((part) => [part, curveValues(state, part)] as const).filter(([, v]) => v);
-  if (!curves.length) return null;
+  if (!curves.length) return [];
   const canvas = element("canvas", "iw-quality-plot");
   canvas.width = PLOT_WIDTH;
   canvas.height = PLOT_HEIGHT;
@@ -45,8 +46,9 @@ function plot(state: QualityState): HTMLCanvasElement | null {
   const all = curves.flatMap(([, v]) => Array.from(v!));
   const low = Math.min(0, ...all);
   const high = Math.max(...all);
+  const axes = element("div", "iw-note iw-quality-axes", `score ${formatNumber(low)} to ${formatNumber(high)} against the fraction of features moved (0 to 1); insertion dashed`);
   const context = canvas.getContext("2d");
-  if (!context) return canvas;
+  if (!context) return [canvas, axes];
   for (const [part, values] of curves) {
     context.strokeStyle = CURVES[part].color;
     context.setLineDash(CURVES[part].dash);
@@ -55,7 +57,7 @@ function plot(state: QualityState): HTMLCanvasElement | null {
     curvePoints(values!, PLOT_WIDTH, PLOT_HEIGHT, low, high).forEach(([x, y], k) => (k ? context.lineTo(x, y) : context.moveTo(x, y)));
     context.stroke();
   }
-  return canvas;
+  return [canvas, axes];
 }
 
 /** The panel for ``state``; ``onCancel`` stops its request. */
@@ -86,8 +88,7 @@ export function qualityPanel(state: QualityState, onCancel: () => void): HTMLEle
     table.append(name, value);
   }
   panel.append(table);
-  const canvas = plot(state);
-  if (canvas) panel.append(canvas);
+  panel.append(...plot(state));
   if (state.state === "running") {
     const cancel = element("button", "iw-button iw-secondary", "Cancel");
     cancel.type = "button";
