@@ -137,6 +137,8 @@ export class App {
     this.progressBar.value = store.progress?.fraction ?? 0;
     this.progressLabel.textContent = store.progress?.label ?? "";
     this.root.dataset.busy = running ? "true" : "false";
+    // screen readers wait for the cards to settle instead of hearing every streamed change
+    this.examplesBox.setAttribute("aria-busy", running ? "true" : "false");
   }
 
   private renderStatus(): void {

@@ -44,6 +44,7 @@ describe("quality panel", () => {
     expect(request).toMatchObject({ type: "quality", example: 1, model: 0, target: 0, compare: false, settings: { method: "Integrated Gradients" } });
     const panel = () => q(card, "iw-quality-panel")!;
     expect(panel().dataset.state).toBe("running");
+    expect(el.querySelector(".iw-examples")!.getAttribute("aria-busy")).toBe("true");
     expect(q(panel(), "iw-quality-deletion")!.textContent).toBe("…");
     expect(q(el.querySelectorAll<HTMLElement>('[data-testid="iw-example"]')[0], "iw-quality-panel")).toBeNull();
     model.reply(...part(request.id, "deletion", 0.25, [0.9, 0.3, 0.1]));
@@ -59,6 +60,18 @@ describe("quality panel", () => {
     expect(panel().dataset.state).toBe("complete");
     expect(q(panel(), "iw-quality-cancel")).toBeNull();
     expect(q(el, "iw-progress")!.closest(".iw-hidden")).not.toBeNull();
+    expect(el.querySelector(".iw-examples")!.getAttribute("aria-busy")).toBe("false");
+  });
+
+  it("measures the compared method's map from its own button", () => {
+    const second = { ...imageExample(1).models[0], method: "Saliency", delta: null };
+    const { model, el } = setup({ examples: [{ ...imageExample(1), compare: [second] }] });
+    const buttons = el.querySelectorAll<HTMLElement>('[data-testid="iw-quality"]');
+    expect(buttons.length).toBe(2);
+    buttons[1].click();
+    expect(model.sent.at(-1)).toMatchObject({ type: "quality", example: 1, model: 0, compare: true });
+    const slots = el.querySelectorAll<HTMLElement>('[data-testid="iw-quality-slot"]');
+    expect([slots[0].childElementCount, slots[1].childElementCount]).toEqual([0, 1]);
   });
 
   it("plots a curve from left to right over the fractions, higher scores higher", () => {
