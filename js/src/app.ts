@@ -7,6 +7,7 @@ import { button } from "./controls";
 import { exampleCard, type Card, type PlacedView } from "./example";
 import { scalesFor } from "./normalize";
 import { displaySection } from "./sections/display";
+import { saveButton, statusParts, type StatusParts } from "./status";
 import { examplesSection } from "./sections/examples";
 import { inputsSection } from "./sections/inputs";
 import { methodSection } from "./sections/method";
@@ -18,15 +19,6 @@ import { element } from "./views/view";
 import { ZOOM_EVENT, ZoomDialog, type ZoomSource } from "./zoom";
 
 export { DEFAULT_DISPLAY } from "./choices";
-
-function download(text: string, name: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: "text/html" }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = name;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
 
 /** Widths (px) below which the layout stacks, and from which examples go two per row. */
 const NARROW = 640;
@@ -60,15 +52,13 @@ export class App {
   private cardsKey = "";
   private cleanups: (() => void)[] = [];
   private examplesBox = element("div", "iw-examples");
-  private progressBox = element("div", "iw-progress-box");
-  private progressBar = element("progress", "iw-progress");
-  private progressLabel = element("span", "iw-progress-label");
-  private statusBox = element("div", "iw-status");
+  private status: StatusParts;
   private zoom: ZoomDialog;
 
   constructor(private shared: Shared, el: HTMLElement) {
     this.root = element("div", "insight-widget");
     this.root.dataset.testid = "iw-root";
+    this.status = statusParts(shared, this.root, "Static export: re-colouring works here; fetching and new attributions need a running kernel.");
     const context = { shared, view: this };
     this.sections = [methodSection(context), inputsSection(context), examplesSection(context), displaySection(context)];
     el.append(this.root);
@@ -82,26 +72,13 @@ export class App {
     const { shared } = this;
     const controls = element("div", "iw-controls");
     controls.append(...this.sections.map((s) => s.el));
-    this.progressBar.dataset.testid = "iw-progress";
-    this.progressBar.max = 1;
     const fetch = button("Fetch", "iw-fetch", "iw-button iw-primary");
     fetch.title = "load examples that match the filters (Examples)";
     fetch.addEventListener("click", () => shared.request("fetch"));
     fetch.disabled = shared.isStatic;
-    const save = button("Save HTML", "iw-export", "iw-button iw-secondary iw-export");
-    save.title = "download a self-contained page of what is shown (re-colouring works offline)";
-    save.addEventListener("click", () => shared.exportPage((html) => download(html, "insight_widget.html")));
-    const cancel = button("Cancel", "iw-cancel", "iw-button iw-secondary");
-    cancel.addEventListener("click", () => shared.cancel());
-    this.progressBox.append(this.progressBar, this.progressLabel, cancel);
-    this.statusBox.dataset.testid = "iw-status";
-    // screen readers hear status and errors as they change, not every progress tick
-    this.statusBox.setAttribute("role", "status");
-    this.statusBox.setAttribute("aria-live", "polite");
-    this.progressBar.setAttribute("aria-label", "progress");
     const bar = element("div", "iw-bar-row");
-    bar.append(fetch, this.statusBox, save);
-    this.root.append(controls, bar, this.progressBox, this.examplesBox, this.zoom.el);
+    bar.append(fetch, this.status.statusBox, saveButton(shared));
+    this.root.append(controls, bar, this.status.progressBox, this.examplesBox, this.zoom.el);
     const onZoom = (event: Event) => this.zoom.open((event as CustomEvent<ZoomSource>).detail, event.target as HTMLElement);
     this.root.addEventListener(ZOOM_EVENT, onZoom);
     this.cleanups.push(cardNavigation(this.examplesBox), () => this.root.removeEventListener(ZOOM_EVENT, onZoom), () => this.zoom.close());
@@ -131,31 +108,13 @@ export class App {
 
   // -- rendering --------------------------------------------------------------------------------
   private renderProgress(): void {
-    const { store } = this.shared;
-    const running = store.running.size > 0;
-    this.progressBox.classList.toggle("iw-hidden", !running);
-    this.progressBar.value = store.progress?.fraction ?? 0;
-    this.progressLabel.textContent = store.progress?.label ?? "";
-    this.root.dataset.busy = running ? "true" : "false";
+    this.status.renderProgress();
     // screen readers wait for the cards to settle instead of hearing every streamed change
-    this.examplesBox.setAttribute("aria-busy", running ? "true" : "false");
+    this.examplesBox.setAttribute("aria-busy", this.shared.store.running.size > 0 ? "true" : "false");
   }
 
   private renderStatus(): void {
-    const status = this.shared.store.status ?? {};
-    this.statusBox.replaceChildren();
-    if (this.shared.isStatic) {
-      this.statusBox.append(element("div", "iw-note", "Static export: re-colouring works here; fetching and new attributions need a running kernel."));
-      return;
-    }
-    if (status.state === "error") {
-      const error = element("div", "iw-error", status.message ?? "error");
-      error.dataset.testid = "iw-error";
-      error.setAttribute("role", "alert");
-      this.statusBox.append(error);
-    } else if (status.message && status.state !== "superseded") {
-      this.statusBox.append(element("div", "iw-note", status.message));
-    }
+    this.status.renderStatus();
   }
 
   private renderExamples(): void {

@@ -3,10 +3,16 @@
 // handler that applies each kernel reply once. Views only subscribe and ask for requests.
 
 import { Choices } from "./choices";
+import { Generation } from "./generation";
 import { parseKernelMessage } from "./messages";
 import { QualityStore } from "./quality";
 import { Store } from "./store";
-import type { Buffers, RequestId, Spec, WidgetModel } from "./types";
+import type { Buffers, KernelMessage, LLMMessage, RequestId, Spec, WidgetModel } from "./types";
+
+const LLM_REPLIES = new Set(["generated", "llm_started", "llm_rows", "llm_result"]);
+function isLLMMessage(message: KernelMessage): message is LLMMessage {
+  return LLM_REPLIES.has(message.type);
+}
 
 let requestCounter = 0;
 export function requestId(): string {
@@ -22,6 +28,8 @@ export class Shared {
   readonly choices: Choices;
   /** the quality panels (quality.ts): requests and their streamed parts */
   readonly quality = new QualityStore();
+  /** the generation view's draft and last attribution (spec.kind "llm") */
+  readonly generation: Generation;
   spec: Spec;
   /** attribute requests in flight, by "example:model", so every view marks the row busy */
   readonly pending = new Map<string, RequestId>();
@@ -34,6 +42,7 @@ export class Shared {
     this.spec = model.get("spec") as Spec;
     this.store = new Store(model.get("examples") ?? [], model.get("status") ?? {});
     this.choices = new Choices(this.spec, model.get("settings") ?? {});
+    this.generation = new Generation(this.spec, model.get("generation") ?? {});
     const onMessage = (content: unknown, buffers: Buffers) => this.receive(content, buffers);
     const onSpec = () => {
       this.spec = model.get("spec") as Spec;
@@ -42,6 +51,7 @@ export class Shared {
     model.on("change:spec", onSpec);
     // a changed attribution choice recomputes what is shown: once, whichever view changed it
     const unsubscribe = this.choices.subscribe((what) => {
+      if (this.spec.kind === "llm") return; // the generation view attributes on request only
       if (what === "attribution" && this.store.examples.length) this.request("recompute");
     });
     this.cleanups.push(unsubscribe, () => {
@@ -70,6 +80,11 @@ export class Shared {
     }
     this.quality.apply(message);
     if (message.type === "quality") return;
+    if (isLLMMessage(message)) {
+      this.generation.apply(message);
+      if (message.type !== "generated") this.model.set("generation", this.generation.record);
+      return;
+    }
     this.store.apply(message);
     for (const [key, id] of this.pending) if (!this.store.running.has(id)) this.pending.delete(key);
     // the kernel updated its copy without re-sending it; update ours so new views and saved
@@ -90,6 +105,24 @@ export class Shared {
     this.pending.set(`${example}:${model}`, id);
     this.store.started(id, "attribute");
     this.model.send({ type: "attribute", id, example, model, target, settings: this.choices.settings() });
+  }
+
+  /** Generation view: continue the draft's prompt greedily. */
+  generate(): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    const { prompt, max_new_tokens } = this.generation.draft;
+    this.store.started(id, "generate");
+    this.model.send({ type: "generate", id, prompt, max_new_tokens });
+  }
+
+  /** Generation view: attribute the draft's target with the chosen method. */
+  attributeGeneration(): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    this.generation.current = id;
+    this.store.started(id, "attribute");
+    this.model.send({ type: "attribute", id, settings: this.generation.settings(this.choices.method, this.choices.arguments) });
   }
 
   /** Measure the shown map of (example, model) — the compared method's with ``compare``. */

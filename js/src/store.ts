@@ -73,8 +73,7 @@ export class Store {
         this.emit("progress");
         this.emit("status");
         return false;
-      case "export":
-      case "quality": // kept by the QualityStore (quality.ts)
+      default: // "export", "quality" (QualityStore) and the generation view's replies (shared.ts routes those)
         return false;
     }
   }

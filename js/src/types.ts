@@ -45,6 +45,52 @@ export interface Spec {
   use_label_for_attr: boolean;
   predictions: string[];
   max_examples: number;
+  /** "llm": the generation view (llm_visualizer.py); absent: the classifier view */
+  kind?: "llm";
+  llm?: LLMSpec;
+}
+
+/** The generation view's own choices (llm_methods.py). */
+export interface LLMSpec {
+  prompts: string[];
+  default_max_new_tokens: number;
+  granularities: string[];
+  baselines: string[];
+  attr_targets: string[];
+  max_new_tokens: ArgumentSchema;
+  rows_per_chunk: ArgumentSchema;
+}
+
+/** What an attribution request of the generation view says (LLMRequest.describe). */
+export interface LLMRequestInfo {
+  prompt: string;
+  target: string;
+  method: string;
+  arguments: Record<string, unknown>;
+  granularity: string;
+  baseline: string;
+  baseline_text: string;
+  attr_target: string;
+}
+
+/** One chunk of rows of the output-tokens x input-features matrix, from row ``start``. */
+export interface RowChunk {
+  start: number;
+  rows: WireTensor;
+  output_tokens: string[];
+  input_tokens: string[];
+  probs: WireTensor | null;
+}
+
+/** The generation view's last attribution (the ``generation`` trait). */
+export interface GenerationRecord extends Partial<LLMRequestInfo> {
+  id?: RequestId;
+  chunks?: RowChunk[];
+  input_tokens?: string[];
+  output_tokens?: string[];
+  seq_attr?: WireTensor;
+  sequence_only?: boolean;
+  seconds?: number;
 }
 
 export interface Prediction {
@@ -126,6 +172,8 @@ export interface WidgetState {
   status: Status;
   /** true when Python opened the widget in a side panel: inline views then defer to it */
   in_side_panel: boolean;
+  /** the generation view's last attribution (LLMWidget only) */
+  generation?: GenerationRecord;
 }
 
 export interface SavedSettings extends Partial<Settings> {
@@ -142,7 +190,28 @@ export type KernelMessage =
   | { type: "result"; id: RequestId; example: number; model: number; result: ModelResult; compare?: ModelResult | null }
   | ({ type: "done"; id: RequestId } & Status)
   | { type: "export"; id: RequestId; html: string }
+  | LLMMessage
   | QualityMessage;
+
+/** Kernel -> front end replies of the generation view (llm_session.py). */
+export type LLMMessage =
+  | { type: "generated"; id: RequestId; prompt: string; target: string }
+  | ({ type: "llm_started"; id: RequestId } & LLMRequestInfo)
+  | ({ type: "llm_rows"; id: RequestId } & RowChunk)
+  | { type: "llm_result"; id: RequestId; record: GenerationRecord };
+
+/** The generation view's attribution settings (LLMAttributionVisualizer.request). */
+export interface LLMSettings {
+  method: string;
+  arguments: Record<string, unknown>;
+  prompt: string;
+  target: string;
+  granularity: string;
+  baseline: string;
+  baseline_text: string;
+  attr_target: string;
+  rows_per_chunk: number;
+}
 
 /** One measured part of the quality panel (session.py ``_quality``, widget/quality.py). */
 export interface QualityMessage {
@@ -165,7 +234,9 @@ export type FrontendMessage =
   | { type: "attribute"; id: string; example: number; model: number; target: number; settings: Settings }
   | { type: "quality"; id: string; example: number; model: number; target: number | null; compare: boolean; settings: Settings }
   | { type: "cancel"; id: string; request?: RequestId }
-  | { type: "export"; id: string };
+  | { type: "export"; id: string }
+  | { type: "generate"; id: string; prompt: string; max_new_tokens: number }
+  | { type: "attribute"; id: string; settings: LLMSettings };
 
 export type Buffers = (DataView | ArrayBuffer)[];
 export type CustomMessageHandler = (content: unknown, buffers: Buffers) => void;
