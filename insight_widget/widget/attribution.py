@@ -218,6 +218,8 @@ class EngineCall:
     kwargs: Dict[str, Any]
     active: List[int]  # feature index of each input
     layer_name: Optional[str] = None
+    #: the model as the method sees it (inactive features held fixed): for metrics
+    forward: Any = None
 
 
 @dataclass
@@ -380,7 +382,7 @@ class AttributionRunner:
                                                      layer_name, inputs, args)
         if spec.delta:
             kwargs["return_convergence_delta"] = True
-        return EngineCall(method, inputs, kwargs, active, layer_name)
+        return EngineCall(method, inputs, kwargs, active, layer_name, forward)
 
     def _empty_wire(self, spec: MethodSpec, model_index: int,
                     target: Optional[int]) -> Dict[str, Any]:

@@ -76,6 +76,12 @@ class Visualiser(Protocol):
         """Outcomes for every class in ``targets`` from one shared computation, or None when
         ``settings`` cannot share it (then each target is attributed on its own)."""
 
+    def quality(self, example: PreparedExample, model_index: int, settings: Settings,
+                target: Any, progress_for: Callable[[float, float, str], Progress],
+                on_part: Callable[[Dict[str, Any]], None],
+                should_stop: Callable[[], bool]) -> None:
+        """The quality panel's metrics of one example's map, each part to ``on_part``."""
+
 
 class ExampleStore(Protocol):
     """Where the examples on screen live on the Python side (the widget's ``examples``

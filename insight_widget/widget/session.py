@@ -37,7 +37,7 @@ _KEEP = object()  # _send_result: keep the compared method's result as it is
 @dataclass
 class Job:
     id: Any
-    kind: str  # "fetch", "recompute" or "attribute"
+    kind: str  # a key of ``ComputeSession.jobs``
     payload: Dict[str, Any]
     key: Tuple[Any, ...]
     stop_reason: Optional[str] = None
@@ -108,7 +108,7 @@ class ComputeSession:
     """Runs a visualiser's jobs on a worker thread and reports through ``emit``.
 
     ``emit`` receives messages (dicts, possibly holding bytes) of types "fetch_started",
-    "progress", "example", "result", "done". ``store`` holds the examples on screen (the
+    "progress", "example", "result", "quality", "done". ``store`` holds the examples on screen (the
     widget's ``examples`` trait); the session reads and replaces it, keeping no copy.
     """
 
@@ -119,7 +119,8 @@ class ComputeSession:
         self.store: ExampleStore = store if store is not None else ListStore()
         #: what each kind of request runs
         self.jobs: Dict[str, Callable[[Job], None]] = {
-            "fetch": self._fetch, "recompute": self._recompute, "attribute": self._attribute_one}
+            "fetch": self._fetch, "recompute": self._recompute, "attribute": self._attribute_one,
+            "quality": self._quality}
         self._queue: queue.Queue[Optional[Job]] = queue.Queue()
         self._lock = threading.Lock()
         self._pending: List[Job] = []
@@ -133,11 +134,14 @@ class ComputeSession:
     def submit(self, kind: str, request_id: Any, payload: Dict[str, Any]) -> Job:
         if kind not in self.jobs:
             raise ValueError(f"unknown request type {kind!r}.")
-        key = ("all",) if kind != "attribute" else (payload.get("example"), payload.get("model"))
+        key = (("all",) if kind not in ("attribute", "quality") else
+               (kind, payload.get("example"), payload.get("model")))
         job = Job(request_id, kind, payload, key)
         with self._lock:
             for other in [*self._pending, *([self._current] if self._current else [])]:
-                if kind != "attribute" or other.key == key:
+                # fetch/recompute stop everything; a target change or a quality request stops
+                # only the older one of its kind for the same (example, model)
+                if key == ("all",) or other.key == key:
                     other.stop("superseded")
             self._pending.append(job)
             self._idle.clear()
@@ -267,15 +271,43 @@ class ComputeSession:
         payload = job.payload
         settings, compare = self.visualizer.request_settings(payload.get("settings") or {})
         example = self.visualizer.example(int(payload["example"]))
-        model_index = int(payload["model"])
-        if not 0 <= model_index < len(self.visualizer.models):
-            raise ValueError(f"`model` must be in [0, {len(self.visualizer.models)}); "
-                             f"got {model_index}.")
+        model_index = self._model_index(payload)
         result, second = self._pair(job, example, model_index, settings, compare,
                                     payload.get("target"), 0.0, 1.0,
                                     shared=self._top_classes(example, model_index))
         self._send_result(job, example.id, model_index, result, second)
         self._done(job, "complete")
+
+    def _quality(self, job: Job) -> None:
+        """The quality panel of one example's map: a "quality" message per metric as it
+        finishes (``widget/quality.py``), then done. ``compare`` measures the compared method."""
+        payload = job.payload
+        settings, compare = self.visualizer.request_settings(payload.get("settings") or {})
+        if payload.get("compare"):
+            if compare is None:
+                raise ValueError("`compare` is set but the settings compare no second method.")
+            settings = compare
+        example = self.visualizer.example(int(payload["example"]))
+        model_index = self._model_index(payload)
+        head = {"type": "quality", "id": job.id, "example": example.id, "model": model_index,
+                "method": settings.method.name, "compare": bool(payload.get("compare"))}
+
+        def progress_for(start: float, span: float, label: str) -> ProgressReporter:
+            return ProgressReporter(self.emit, job, start, span, label)
+
+        self.visualizer.quality(example, model_index, settings, payload.get("target", "default"),
+                                progress_for, lambda part: self.emit({**head, **part}),
+                                job.stopped.is_set)
+        if job.stopped.is_set():
+            raise AttributionCancelled(job.stop_reason or "cancelled")
+        self._done(job, "complete")
+
+    def _model_index(self, payload: Dict[str, Any]) -> int:
+        model_index = int(payload["model"])
+        if not 0 <= model_index < len(self.visualizer.models):
+            raise ValueError(f"`model` must be in [0, {len(self.visualizer.models)}); "
+                             f"got {model_index}.")
+        return model_index
 
     def _send_result(self, job: Job, example_id: int, model_index: int,
                      result: Dict[str, Any], second: Any = _KEEP) -> None:

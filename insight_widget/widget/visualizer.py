@@ -30,6 +30,7 @@ from .features import BaseFeature
 from .hosting import WidgetHost
 from .insights import InsightsMethods
 from .interface import Selection
+from .quality import evaluate_quality
 from .registry import DEFAULT_METHODS, METHODS, MethodSpec, applicability, find_method
 
 
@@ -193,6 +194,23 @@ class AttributionVisualizer(WidgetHost, InsightsMethods):
                   target: Any = "default", progress: Optional[Callable[[float], Any]] = None
                   ) -> Outcome:
         """Run the chosen method for one example and model (see ``AttributionRunner.run``)."""
+        target = self._resolve_target(example, model_index, target)
+        return self._runner.run(example, model_index, settings, target, progress)
+
+    def quality(self, example: PreparedExample, model_index: int, settings: Settings,
+                target: Any, progress_for: Callable[[float, float, str], Any],
+                on_part: Callable[[Dict[str, Any]], None],
+                should_stop: Callable[[], bool]) -> None:
+        """The quality panel's metrics of one example's map, each sent to ``on_part`` as it
+        finishes (see ``widget/quality.py``)."""
+        target = self._resolve_target(example, model_index, target)
+        evaluate_quality(self._runner, example, model_index, settings, target, progress_for,
+                         on_part, should_stop)
+
+    def _resolve_target(self, example: PreparedExample, model_index: int,
+                        target: Any) -> Optional[int]:
+        """``"default"`` -> the default target; else a checked class index (None when the
+        visualiser does not attribute to classes)."""
         if target == "default":
             target = self.default_target(example, model_index)
         elif target is not None:
@@ -202,7 +220,7 @@ class AttributionVisualizer(WidgetHost, InsightsMethods):
             elif len(self.classes) > 1 and not 0 <= target < len(self.classes):
                 raise ValueError(f"`target` must be a class index in [0, {len(self.classes)}); "
                                  f"got {target}.")
-        return self._runner.run(example, model_index, settings, target, progress)
+        return target
 
     def attribute_targets(self, example: PreparedExample, model_index: int,
                           settings: Settings, targets: Sequence[int],

@@ -7,9 +7,10 @@ Traits (survive re-render, extra views, saved widget state, HTML export):
     status    the last finished request (state, message, dataset end)
     in_side_panel  shown in a side panel (``display.show``): inline views stand aside
 
-Custom messages from the front end: ``{"type": "fetch"|"recompute"|"attribute"|"cancel"|
-"export", "id": ...}``. Replies carry the request id: "fetch_started", "progress", "example",
-"result", "done", "export" (bytes moved into binary buffers, with ``buffer_paths``).
+Custom messages from the front end: ``{"type": "fetch"|"recompute"|"attribute"|"quality"|
+"cancel"|"export", "id": ...}``. Replies carry the request id: "fetch_started", "progress",
+"example", "result", "quality", "done", "export" (bytes moved into binary buffers, with
+``buffer_paths``).
 
 Streamed examples are sent once, as messages; the ``examples`` trait (the Python side's only
 copy: the compute session stores into it through :class:`QuietExamples`) is updated *without*

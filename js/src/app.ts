@@ -2,6 +2,7 @@
 // cards. Every view of a widget draws from the same Shared state (store, choices), so views
 // stay in step; a view owns only its DOM and its layout.
 
+import { cardNavigation } from "./a11y";
 import { button } from "./controls";
 import { exampleCard, type Card, type PlacedView } from "./example";
 import { scalesFor } from "./normalize";
@@ -14,7 +15,9 @@ import type { Section } from "./sections/section";
 import { speedSection } from "./sections/speed";
 import type { Shared } from "./shared";
 import type { Example } from "./types";
+import { qualityPanel } from "./views/quality";
 import { element } from "./views/view";
+import { ZOOM_EVENT, ZoomDialog, type ZoomSource } from "./zoom";
 
 export { DEFAULT_DISPLAY } from "./choices";
 
@@ -51,6 +54,7 @@ export class App {
   private cleanups: (() => void)[] = [];
   private examplesBox = element("div", "iw-examples");
   private status: StatusParts;
+  private zoom: ZoomDialog;
 
   constructor(private shared: Shared, el: HTMLElement) {
     this.root = element("div", "insight-widget");
@@ -59,6 +63,7 @@ export class App {
     const context = { shared, view: this };
     this.sections = [methodSection(context), inputsSection(context), examplesSection(context), displaySection(context), speedSection(context)];
     el.append(this.root);
+    this.zoom = new ZoomDialog(this.root);
     this.build();
     this.listen();
   }
@@ -74,7 +79,10 @@ export class App {
     fetch.disabled = shared.isStatic;
     const bar = element("div", "iw-bar-row");
     bar.append(fetch, this.status.statusBox, saveButton(shared));
-    this.root.append(controls, bar, this.status.progressBox, this.examplesBox);
+    this.root.append(controls, bar, this.status.progressBox, this.examplesBox, this.zoom.el);
+    const onZoom = (event: Event) => this.zoom.open((event as CustomEvent<ZoomSource>).detail, event.target as HTMLElement);
+    this.root.addEventListener(ZOOM_EVENT, onZoom);
+    this.cleanups.push(cardNavigation(this.examplesBox), () => this.root.removeEventListener(ZOOM_EVENT, onZoom), () => this.zoom.close());
     if (shared.isStatic) this.root.classList.add("iw-static");
     this.renderProgress();
     this.renderStatus();
@@ -89,6 +97,8 @@ export class App {
       else if (what === "progress") this.renderProgress();
       else this.renderStatus();
     });
+    const offQuality = this.shared.quality.subscribe(() => this.renderQuality());
+    this.cleanups.push(offQuality);
     const offChoices = choices.subscribe((what, source) => {
       if (source !== this) this.sections.forEach((section) => section.sync());
       if (what === "display") this.recolor();
@@ -100,6 +110,8 @@ export class App {
   // -- rendering --------------------------------------------------------------------------------
   private renderProgress(): void {
     this.status.renderProgress();
+    // screen readers wait for the cards to settle instead of hearing every streamed change
+    this.examplesBox.setAttribute("aria-busy", this.shared.store.running.size > 0 ? "true" : "false");
   }
 
   private renderStatus(): void {
@@ -126,6 +138,7 @@ export class App {
           shared.attribute(e, m, t);
           this.renderExamples();
         },
+        onQuality: shared.isStatic ? undefined : (e, m, compare) => shared.requestQuality(e, m, compare),
       });
       card.rows.forEach((row, m) => row.classList.toggle("iw-busy", busy(example.id, m)));
       this.cards.set(example, card);
@@ -135,8 +148,24 @@ export class App {
     if (!cards.length) {
       cards.push(element("div", "iw-empty", shared.isStatic ? "No examples in this export." : "Press Fetch to load examples."));
     }
+    // re-inserting a card drops the focus inside it: keyboard users keep their place
+    const focused = (this.root.getRootNode() as Document | ShadowRoot).activeElement as HTMLElement | null;
     this.examplesBox.replaceChildren(...cards);
+    if (focused && focused.isConnected && this.examplesBox.contains(focused) && focused !== document.activeElement) focused.focus({ preventScroll: true });
+    this.renderQuality();
     this.recolor();
+  }
+
+  /** Fill each shown map's quality slot from the QualityStore (empty once the map changed). */
+  private renderQuality(): void {
+    const { quality } = this.shared;
+    for (const [example, card] of this.cards) {
+      for (const slot of card.quality) {
+        const state = quality.get(example.id, slot.model, slot.compare);
+        if (!state || state.result !== slot.result) slot.el.replaceChildren();
+        else slot.el.replaceChildren(qualityPanel(state, () => this.shared.cancel(state.id)));
+      }
+    }
   }
 
   /** Re-colour every view from its raw values: browser only, no kernel message. */
@@ -152,6 +181,7 @@ export class App {
       const scales = scalesFor(views.map((v) => v.values!), display);
       views.forEach((view, i) => view.redraw(display, scales[i]));
     }
+    this.zoom.redraw();
     const elapsed = performance.now() - started;
     this.root.dataset.recolorMs = elapsed.toFixed(2);
     return elapsed;

@@ -7,7 +7,7 @@ import type { DisplayOptions, Filters, MethodSchema, SavedSettings, Settings, Sp
 
 export const DEFAULT_DISPLAY: DisplayOptions = {
   sign: "all",
-  colormap: "red-blue",
+  colormap: "blue-orange", // colour-blind safe (colormap.ts); the others stay selectable
   normalize: "example",
   absoluteScale: 1,
   overlay: "blend",

@@ -5,6 +5,11 @@ import type { DisplayOptions } from "./types";
 type Stop = [number, number, number, number]; // position in [0, 1], r, g, b
 
 const STOPS: Record<string, Stop[]> = {
+  // the default, diverging and colour-blind safe: orange for negative, near-white at zero, blue
+  // for positive. Blue and orange stay apart under protanopia, deuteranopia and tritanopia, and
+  // lightness falls from the centre to both ends, so |value| reads even in greyscale
+  // (tests/colormap.test.ts simulates the three deficiencies).
+  "blue-orange": [[0, 150, 70, 0], [0.25, 240, 160, 70], [0.5, 247, 247, 247], [0.75, 120, 170, 215], [1, 20, 75, 150]],
   // diverging: red for negative, white at zero, blue for positive (Insights' colours)
   "red-blue": [[0, 178, 24, 43], [0.25, 239, 138, 98], [0.5, 247, 247, 247], [0.75, 103, 169, 207], [1, 33, 102, 172]],
   "purple-green": [[0, 118, 42, 131], [0.25, 194, 165, 207], [0.5, 247, 247, 247], [0.75, 166, 219, 160], [1, 27, 120, 55]],
@@ -14,7 +19,7 @@ const STOPS: Record<string, Stop[]> = {
 };
 
 export const COLORMAPS = Object.keys(STOPS);
-const DIVERGING = new Set(["red-blue", "purple-green"]);
+const DIVERGING = new Set(["blue-orange", "red-blue", "purple-green"]);
 
 const tables = new Map<string, Uint8Array>();
 
@@ -59,7 +64,7 @@ export function signed(value: number, sign: DisplayOptions["sign"], scale: numbe
 /**
  * Position in the colour table (0..255) of a filtered value: signed values span the whole
  * table; one-sided values span the upper half of a diverging map (the lower half for
- * "negative", so negative stays red) or the whole of a sequential one.
+ * "negative", so negative keeps its colour) or the whole of a sequential one.
  */
 export function lutIndex(filtered: number, sign: DisplayOptions["sign"], map: string): number {
   let t: number;

@@ -1,6 +1,7 @@
 // One example card: label, per-model predictions (clickable targets), contribution bars,
 // convergence delta, errors, and an attribution view per shown feature.
 
+import { labelCard, labelView, viewTitle } from "./a11y";
 import { button, select } from "./controls";
 import type { DisplayOptions, Example, ModelResult, Spec, WireTensor } from "./types";
 import { imageView, type Picture } from "./views/image";
@@ -18,6 +19,8 @@ export interface CardContext {
   targetable: boolean;
   busy: (exampleId: number, model: number) => boolean;
   onTarget: (exampleId: number, model: number, target: number) => void;
+  /** ask for the quality panel of a shown map (absent: no button, e.g. a static export) */
+  onQuality?: (exampleId: number, model: number, compare: boolean) => void;
 }
 
 /** A view plus its colour-bar legend; ``group`` names what "shared" normalisation pools. */
@@ -83,6 +86,7 @@ function featureViews(example: Example, result: ModelResult | undefined, context
       view = timeseriesView(signal.values as Float32Array, signal.shape, floats(wire), input.sample_rate);
     }
     if (!view) return;
+    labelView(view, viewTitle(example, context.spec, feature.name, result));
     const placed = withLegend(view, `feature-${i}`);
     box.append(placed.el);
     views.push({ ...placed, el: box });
@@ -90,7 +94,9 @@ function featureViews(example: Example, result: ModelResult | undefined, context
   if (layer && !layerPlaced) {
     const box = element("div", "iw-feature");
     box.append(element("div", "iw-feature-name", `Layer ${layer.name ?? ""} (${layer.shape.join("×")})`));
-    const placed = withLegend(neuronView(floats(layer.values)!, layer.name), "layer");
+    const neurons = neuronView(floats(layer.values)!, layer.name);
+    labelView(neurons, viewTitle(example, context.spec, `layer ${layer.name ?? ""}`, result));
+    const placed = withLegend(neurons, "layer");
     box.append(placed.el);
     views.push({ ...placed, el: box });
   }
@@ -170,11 +176,33 @@ function resultNotes(result: ModelResult): HTMLElement[] {
   return notes;
 }
 
+/** Where a map's quality panel goes (filled by the app from the QualityStore). */
+export interface QualitySlot {
+  model: number;
+  compare: boolean;
+  result: ModelResult;
+  el: HTMLElement;
+}
+
 export interface Card {
   el: HTMLElement;
   views: PlacedView[];
   /** one row per model, to mark a row busy while its new target is computed */
   rows: HTMLElement[];
+  quality: QualitySlot[];
+}
+
+/** The "Quality" button of a shown map and the empty slot its panel fills. */
+function qualityControl(example: Example, model: number, result: ModelResult, compare: boolean, context: CardContext, slots: QualitySlot[]): HTMLElement[] {
+  if (!context.onQuality || result.error || !result.attribution.some(Boolean)) return [];
+  const ask = button("Quality", "iw-quality", "iw-button iw-secondary iw-quality-button");
+  ask.title = "measure this map: deletion/insertion curves, infidelity, max-sensitivity";
+  ask.setAttribute("aria-label", `Measure the quality of the ${result.method} map of example #${example.position}`);
+  ask.addEventListener("click", () => context.onQuality!(example.id, model, compare));
+  const slot = element("div", "iw-quality");
+  slot.dataset.testid = "iw-quality-slot";
+  slots.push({ model, compare, result, el: slot });
+  return [ask, slot];
 }
 
 export function exampleCard(example: Example, context: CardContext): Card {
@@ -182,6 +210,8 @@ export function exampleCard(example: Example, context: CardContext): Card {
   const el = element("section", "iw-card");
   el.dataset.testid = "iw-example";
   el.dataset.exampleId = String(example.id);
+  labelCard(el, example, spec);
+  const slots: QualitySlot[] = [];
   const header = element("header", "iw-card-header");
   header.append(element("span", "iw-position", `#${example.position}`));
   const views: PlacedView[] = [];
@@ -237,8 +267,10 @@ export function exampleCard(example: Example, context: CardContext): Card {
       if (result.error) {
         const error = element("div", "iw-error", result.error);
         error.dataset.testid = "iw-error";
+        error.setAttribute("role", "alert");
         side.append(error);
       }
+      side.append(...qualityControl(example, m, result, false, context, slots));
     }
     row.append(side);
     const body = element("div", "iw-features");
@@ -253,8 +285,10 @@ export function exampleCard(example: Example, context: CardContext): Card {
         if (second.error) {
           const error = element("div", "iw-error", second.error);
           error.dataset.testid = "iw-error";
+          error.setAttribute("role", "alert");
           block.append(error);
         } else if (notes.length) block.append(element("div", "iw-meta", notes.join(" ")));
+        block.append(...qualityControl(example, m, second, true, context, slots));
       }
       for (const view of featureViews(example, shown, context)) {
         block.append(view.el);
@@ -267,5 +301,5 @@ export function exampleCard(example: Example, context: CardContext): Card {
     rowElements.push(row);
   });
   el.append(rows);
-  return { el, views, rows: rowElements };
+  return { el, views, rows: rowElements, quality: slots };
 }

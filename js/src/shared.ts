@@ -5,6 +5,7 @@
 import { Choices } from "./choices";
 import { Generation } from "./generation";
 import { parseKernelMessage } from "./messages";
+import { QualityStore } from "./quality";
 import { Store } from "./store";
 import type { Buffers, KernelMessage, LLMMessage, RequestId, Spec, WidgetModel } from "./types";
 
@@ -25,6 +26,8 @@ export type Placement = "inline" | "side";
 export class Shared {
   readonly store: Store;
   readonly choices: Choices;
+  /** the quality panels (quality.ts): requests and their streamed parts */
+  readonly quality = new QualityStore();
   /** the generation view's draft and last attribution (spec.kind "llm") */
   readonly generation: Generation;
   spec: Spec;
@@ -75,6 +78,8 @@ export class Shared {
       this.exports.delete(message.id);
       return;
     }
+    this.quality.apply(message);
+    if (message.type === "quality") return;
     if (isLLMMessage(message)) {
       this.generation.apply(message);
       if (message.type !== "generated") this.model.set("generation", this.generation.record);
@@ -120,8 +125,20 @@ export class Shared {
     this.model.send({ type: "attribute", id, settings: this.generation.settings(this.choices.method, this.choices.arguments) });
   }
 
-  cancel(): void {
-    this.model.send({ type: "cancel", id: requestId() });
+  /** Measure the shown map of (example, model) — the compared method's with ``compare``. */
+  requestQuality(example: number, model: number, compare = false): void {
+    const shown = this.store.examples.find((e) => e.id === example);
+    const result = compare ? shown?.compare?.[model] : shown?.models[model];
+    if (this.isStatic || !result) return;
+    const id = requestId();
+    this.store.started(id, "quality");
+    this.quality.started(id, example, model, compare, result);
+    this.model.send({ type: "quality", id, example, model, target: result.target, compare, settings: this.choices.settings() });
+  }
+
+  /** Stop ``request`` (every running request when none is given). */
+  cancel(request?: RequestId): void {
+    this.model.send(request === undefined ? { type: "cancel", id: requestId() } : { type: "cancel", id: requestId(), request });
   }
 
   exportPage(onPage: (html: string) => void): void {

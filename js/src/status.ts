@@ -41,6 +41,10 @@ export function statusParts(shared: Shared, root: HTMLElement, staticNote: strin
   cancel.addEventListener("click", () => shared.cancel());
   progressBox.append(progressBar, progressLabel, cancel);
   statusBox.dataset.testid = "iw-status";
+  // screen readers hear status and errors as they change, not every progress tick
+  statusBox.setAttribute("role", "status");
+  statusBox.setAttribute("aria-live", "polite");
+  progressBar.setAttribute("aria-label", "progress");
   return {
     progressBox,
     statusBox,
@@ -62,6 +66,7 @@ export function statusParts(shared: Shared, root: HTMLElement, staticNote: strin
       if (status.state === "error") {
         const error = element("div", "iw-error", status.message ?? "error");
         error.dataset.testid = "iw-error";
+        error.setAttribute("role", "alert");
         statusBox.append(error);
       } else if (status.message && status.state !== "superseded") {
         statusBox.append(element("div", "iw-note", status.message));

@@ -73,7 +73,7 @@ export class Store {
         this.emit("progress");
         this.emit("status");
         return false;
-      default: // "export" and the generation view's replies (shared.ts routes those)
+      default: // "export", "quality" (QualityStore) and the generation view's replies (shared.ts routes those)
         return false;
     }
   }

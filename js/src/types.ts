@@ -211,7 +211,8 @@ export type KernelMessage =
   | { type: "result"; id: RequestId; example: number; model: number; result: ModelResult; compare?: ModelResult | null }
   | ({ type: "done"; id: RequestId } & Status)
   | { type: "export"; id: RequestId; html: string }
-  | LLMMessage;
+  | LLMMessage
+  | QualityMessage;
 
 /** Kernel -> front end replies of the generation view (llm_session.py). */
 export type LLMMessage =
@@ -233,10 +234,26 @@ export interface LLMSettings {
   rows_per_chunk: number;
 }
 
+/** One measured part of the quality panel (session.py ``_quality``, widget/quality.py). */
+export interface QualityMessage {
+  type: "quality";
+  id: RequestId;
+  example: number;
+  model: number;
+  method: string;
+  compare: boolean;
+  part: "deletion" | "insertion" | "infidelity" | "sensitivity";
+  value: number | null;
+  /** deletion/insertion: the score at fractions k / n of the features moved, k = 0..n */
+  curve?: WireTensor;
+  error?: string | null;
+}
+
 /** Front end -> kernel custom messages. */
 export type FrontendMessage =
   | { type: "fetch" | "recompute"; id: string; settings: Settings; filters: Filters }
   | { type: "attribute"; id: string; example: number; model: number; target: number; settings: Settings }
+  | { type: "quality"; id: string; example: number; model: number; target: number | null; compare: boolean; settings: Settings }
   | { type: "cancel"; id: string; request?: RequestId }
   | { type: "export"; id: string }
   | { type: "generate"; id: string; prompt: string; max_new_tokens: number }

@@ -8,7 +8,7 @@ import { textView } from "../src/views/text";
 import { timeseriesView } from "../src/views/timeseries";
 import { canvasPixels } from "./fake";
 
-const heat: DisplayOptions = { ...DEFAULT_DISPLAY, overlay: "heatmap" };
+const heat: DisplayOptions = { ...DEFAULT_DISPLAY, overlay: "heatmap", colormap: "red-blue" };
 const picture = { width: 2, height: 1, channels: 1, pixels: new Uint8Array([200, 100]) };
 
 describe("image view", () => {
@@ -73,7 +73,7 @@ describe("text view", () => {
   it("colours tokens, puts values in tooltips and never interprets markup", () => {
     const view = textView(["<img src=x onerror=alert(1)>", "good"], new Float32Array([-0.5, 2]));
     document.body.append(view.el);
-    view.redraw(DEFAULT_DISPLAY, 2);
+    view.redraw({ ...DEFAULT_DISPLAY, colormap: "red-blue" }, 2);
     const tokens = view.el.querySelectorAll<HTMLSpanElement>(".iw-token");
     expect(view.el.querySelector("img")).toBeNull();
     expect(tokens[0].textContent).toBe("<img src=x onerror=alert(1)>");
@@ -86,7 +86,7 @@ describe("text view", () => {
 describe("tabular view", () => {
   it("sorts columns by magnitude and draws signed bars from the centre", () => {
     const view = tabularView(["age", "income", "height"], [30, 1000, 180], new Float32Array([0.1, -2, 1]));
-    view.redraw(DEFAULT_DISPLAY, 2);
+    view.redraw({ ...DEFAULT_DISPLAY, colormap: "red-blue" }, 2);
     const names = Array.from(view.el.querySelectorAll(".iw-row-name")).map((n) => n.textContent);
     expect(names).toEqual(["income", "height", "age"]);
     const bars = view.el.querySelectorAll<HTMLElement>(".iw-bar");

@@ -1,6 +1,6 @@
 """The visualiser on the bundled shapes CNN in a real JupyterLab in Chromium: fetch, switch
-method, change target, re-colour, side panel; pixels must change and no console error may
-occur."""
+method, change target, re-colour, side panel (with keyboard navigation and the zoom); pixels
+must change and no console error may occur."""
 
 from __future__ import annotations
 
@@ -35,6 +35,31 @@ def select(page, testid: str, value: str) -> None:
 
 def first_meta(page) -> str:
     return page.locator('[data-testid="iw-example"] .iw-meta').first.inner_text()
+
+
+def check_keyboard_and_zoom(page, scope: str, artifacts) -> None:
+    """Arrow keys move between cards (JupyterLab keeps its shortcuts out), Enter enlarges the
+    focused card's image within the panel's width with the map in the same box, Escape
+    closes it and the focus comes back into the card."""
+    cards = page.locator(f'{scope} [data-testid="iw-example"]')
+    cards.first.focus()
+    page.keyboard.press("ArrowDown")
+    second_id = cards.nth(1).get_attribute("data-example-id")
+    assert page.evaluate("() => document.activeElement.dataset.exampleId") == second_id
+    page.keyboard.press("Enter")
+    zoom = page.locator(f'{scope} [data-testid="iw-zoom"]')
+    zoom.locator('[data-testid="iw-zoom-map"]').wait_for(timeout=5_000)
+    boxes = [zoom.locator(f'[data-testid="{part}"]').bounding_box()
+             for part in ("iw-zoom-original", "iw-zoom-map")]
+    panel = page.locator(f'{scope} [data-testid="iw-root"]').bounding_box()
+    assert (boxes[0]["width"], boxes[0]["height"]) == (boxes[1]["width"], boxes[1]["height"])
+    assert boxes[0]["width"] <= panel["width"] and boxes[0]["width"] > 64
+    page.screenshot(path=str(artifacts / "zoom.png"))
+    page.keyboard.press("Escape")
+    page.wait_for_function("(s) => !document.querySelector(s + ' [data-testid=iw-zoom]').open",
+                           arg=scope, timeout=5_000)
+    assert page.evaluate("""() => document.activeElement.closest('[data-testid="iw-example"]')
+                            ?.dataset.exampleId""") == second_id
 
 
 def test_fetch_method_target_and_recolouring_change_what_is_drawn(jupyter_lab, lab_page,
@@ -153,6 +178,7 @@ def test_render_in_the_jupyterlab_side_panel(jupyter_lab, lab_page, artifacts):
     # the side panel is narrow: the layout stacks
     assert "iw-narrow" in (panel_root.get_attribute("class") or "")
     page.screenshot(path=str(artifacts / "side-panel.png"))
+    check_keyboard_and_zoom(page, "#jp-right-stack", artifacts)
 
     # JupyterLab's dark theme: the widget follows its CSS variables
     def background() -> list:

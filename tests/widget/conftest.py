@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -35,6 +36,16 @@ class Driver:
     def replies(self, request_id: int, kind: Optional[str] = None) -> List[Dict[str, Any]]:
         return [c for c, _ in self.sent if c.get("id") == request_id
                 and (kind is None or c["type"] == kind)]
+
+    def cancel_running(self, request_id: int, after: float = 0.3, within: float = 2.0) -> None:
+        """Cancel ``request_id`` ``after`` seconds in; it must end, cancelled, ``within``
+        seconds of the cancel."""
+        time.sleep(after)
+        started = time.monotonic()
+        self.request("cancel", request=request_id)
+        assert self.widget.session.wait(10)
+        assert time.monotonic() - started < within
+        assert self.done(request_id)["state"] == "cancelled"
 
     def done(self, request_id: int) -> Dict[str, Any]:
         finished = self.replies(request_id, "done")

@@ -3,6 +3,7 @@
 
 import { lut, lutIndex, signed } from "../colormap";
 import type { DisplayOptions } from "../types";
+import { makeZoomable, type ZoomSource } from "../zoom";
 import { element, type AttributionView } from "./view";
 
 export interface Picture {
@@ -120,6 +121,8 @@ function canvasFor(width: number, height: number, testid: string, caption: strin
   const canvas = element("canvas", "iw-canvas");
   canvas.width = width;
   canvas.height = height;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", caption);
   if (testid) canvas.dataset.testid = testid;
   figure.append(canvas, element("figcaption", "", caption));
   return { figure, canvas };
@@ -140,25 +143,37 @@ export function imageView(picture: Picture | null, map: Float32Array | null, map
   const el = element("div", "iw-image");
   const width = picture?.width ?? mapShape?.[1] ?? 1;
   const height = picture?.height ?? mapShape?.[0] ?? 1;
+  // the zoom paints at the picture's own pixel size, so the map stays aligned with it
+  const zoom: ZoomSource = { width, height, title: "", drawOriginal: null, drawMap: null, mapCaption: caption };
   if (picture) {
     const { figure, canvas } = canvasFor(width, height, "iw-original", "Original");
     figure.classList.add("iw-original");
-    put(canvas, pictureToRGBA(picture));
+    const rgba = pictureToRGBA(picture);
+    put(canvas, rgba);
+    zoom.drawOriginal = (target) => put(target, rgba);
+    makeZoomable(figure, zoom, "original image");
     el.append(figure);
   }
   if (!map || !mapShape) {
-    return { el, values: null, redraw: () => undefined };
+    return { el, values: null, redraw: () => undefined, zoom };
   }
   const values = resample(map, mapShape[0], mapShape[1], height, width);
   const { figure, canvas } = canvasFor(width, height, "iw-attribution", caption);
   el.append(figure);
   const rgba = new Uint8ClampedArray(width * height * 4);
+  let drawn = false;
+  zoom.drawMap = (target) => {
+    if (drawn) put(target, rgba);
+  };
+  makeZoomable(figure, zoom, `${caption.toLowerCase()} map`);
   return {
     el,
     values: map,
+    zoom,
     redraw(options, scale) {
       paint(rgba, picture, values, options, scale);
       put(canvas, rgba);
+      drawn = true;
     },
   };
 }

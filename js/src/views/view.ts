@@ -2,6 +2,7 @@
 // scales) and a redraw that only re-colours.
 
 import type { DisplayOptions } from "../types";
+import type { ZoomSource } from "../zoom";
 
 export interface AttributionView {
   el: HTMLElement;
@@ -9,6 +10,8 @@ export interface AttributionView {
   values: Float32Array | null;
   /** re-colour from the raw values with ``scale`` (no kernel, no re-layout) */
   redraw(options: DisplayOptions, scale: number): void;
+  /** what the enlarged view draws (image views); its ``title`` is set by the card */
+  zoom?: ZoomSource;
 }
 
 export function element<K extends keyof HTMLElementTagNameMap>(
