@@ -178,10 +178,14 @@ class ComputeSession:
                              "examples checked)"
             scanning(0.0)
 
-        found = viz.fetch(int(filters.get("num_examples", 4)),
-                          filters.get("prediction", "all"), filters.get("classes") or [],
-                          max_batches, bool(filters.get("restart")),
-                          should_stop=job.stopped.is_set, on_batch=on_batch)
+        if filters.get("store") is not None and hasattr(viz, "fetch_page"):
+            # a page of an attribution store (widget/stored.py): read by position, no scan
+            found = viz.fetch_page(filters["store"], should_stop=job.stopped.is_set)
+        else:
+            found = viz.fetch(int(filters.get("num_examples", 4)),
+                              filters.get("prediction", "all"), filters.get("classes") or [],
+                              max_batches, bool(filters.get("restart")),
+                              should_stop=job.stopped.is_set, on_batch=on_batch)
         count = len(found.examples)
         models = len(viz.models)
         for k, example in enumerate(found.examples):
@@ -199,7 +203,8 @@ class ComputeSession:
             self.emit({"type": "example", "id": job.id, "example": wire})
         state = job.stop_reason if job.stopped.is_set() else "complete"
         self._done(job, state, message=found.message if state == "complete" else "",
-                   scanned=found.scanned, found=count, dataset_end=found.dataset_end)
+                   scanned=found.scanned, found=count, dataset_end=found.dataset_end,
+                   **found.extra)
 
     def _recompute(self, job: Job) -> None:
         settings, compare = self.visualizer.request_settings(job.payload.get("settings") or {})
@@ -279,7 +284,9 @@ class ComputeSession:
         label = f"{settings.method.name}: example {example.position}, model {model_index}"
         progress = ProgressReporter(self.emit, job, start, span, label)
         outcome = self.visualizer.attribute(example, model_index, settings, target, progress)
-        if outcome.wire["error"] is None:
+        # stored maps (widget/stored.py) are read from disk, not cached: a live recompute of
+        # the same settings must not find them
+        if outcome.wire["error"] is None and not outcome.wire.get("stored"):
             self._cache[key] = outcome.wire
             while len(self._cache) > RESULT_CACHE:
                 self._cache.popitem(last=False)
