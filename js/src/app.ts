@@ -10,8 +10,10 @@ import { examplesSection } from "./sections/examples";
 import { inputsSection } from "./sections/inputs";
 import { methodSection } from "./sections/method";
 import type { Section } from "./sections/section";
+import { storeSection } from "./sections/store";
 import type { Shared } from "./shared";
 import type { Example } from "./types";
+import { datasetPanel } from "./views/dataset_panel";
 import { element } from "./views/view";
 
 export { DEFAULT_DISPLAY } from "./choices";
@@ -61,12 +63,27 @@ export class App {
   private progressBar = element("progress", "iw-progress");
   private progressLabel = element("span", "iw-progress-label");
   private statusBox = element("div", "iw-status");
+  private pager: HTMLElement | null = null;
+  private panel: HTMLElement | null = null;
 
   constructor(private shared: Shared, el: HTMLElement) {
     this.root = element("div", "insight-widget");
     this.root.dataset.testid = "iw-root";
     const context = { shared, view: this };
     this.sections = [methodSection(context), inputsSection(context), examplesSection(context), displaySection(context)];
+    // a store (from_store): its section pages through the stored examples, its panel plots
+    // the per-class summaries; the scan filters do not apply to a store's pages
+    const store = shared.spec.store ? storeSection(context, shared.spec.store) : null;
+    if (store) {
+      this.sections.splice(2, 1, store);
+      this.pager = store.pager;
+      this.cleanups.push(store.destroy);
+    }
+    if (shared.spec.store?.summary) {
+      const panel = datasetPanel(shared);
+      this.panel = panel.el;
+      this.cleanups.push(panel.destroy);
+    }
     el.append(this.root);
     this.build();
     this.listen();
@@ -92,7 +109,12 @@ export class App {
     this.statusBox.dataset.testid = "iw-status";
     const bar = element("div", "iw-bar-row");
     bar.append(fetch, this.statusBox, save);
-    this.root.append(controls, bar, this.progressBox, this.examplesBox);
+    if (this.pager) {
+      fetch.textContent = "Show page";
+      fetch.title = "load the stored examples of this page (Store)";
+      bar.insertBefore(this.pager, this.statusBox);
+    }
+    this.root.append(controls, bar, this.progressBox, ...(this.panel ? [this.panel] : []), this.examplesBox);
     if (shared.isStatic) this.root.classList.add("iw-static");
     this.renderProgress();
     this.renderStatus();
@@ -159,6 +181,10 @@ export class App {
         busy,
         onTarget: (e, m, t) => {
           shared.attribute(e, m, t);
+          this.renderExamples();
+        },
+        onLive: shared.isStatic ? undefined : (e, m, t) => {
+          shared.live(e, m, t);
           this.renderExamples();
         },
       });

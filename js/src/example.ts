@@ -5,6 +5,7 @@ import { button, select } from "./controls";
 import type { DisplayOptions, Example, ModelResult, Spec, WireTensor } from "./types";
 import { imageView, type Picture } from "./views/image";
 import { legend } from "./views/legend";
+import { storedNote } from "./views/stored";
 import { neuronView } from "./views/neurons";
 import { tabularView } from "./views/tabular";
 import { textView } from "./views/text";
@@ -18,6 +19,8 @@ export interface CardContext {
   targetable: boolean;
   busy: (exampleId: number, model: number) => boolean;
   onTarget: (exampleId: number, model: number, target: number) => void;
+  /** recompute a stored map live (a store's examples; views/stored.ts) */
+  onLive?: (exampleId: number, model: number, target: number | null) => void;
 }
 
 /** A view plus its colour-bar legend; ``group`` names what "shared" normalisation pools. */
@@ -182,6 +185,8 @@ export function exampleCard(example: Example, context: CardContext): Card {
       }
       side.append(meta, contributionBars(result, context));
       if (result.warning) side.append(element("div", "iw-note", result.warning));
+      const stored = context.onLive ? storedNote(result, () => context.onLive!(example.id, m, result.target)) : null;
+      if (stored) side.append(stored);
       if (result.error) {
         const error = element("div", "iw-error", result.error);
         error.dataset.testid = "iw-error";

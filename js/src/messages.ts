@@ -3,7 +3,7 @@
 import type { Buffers, KernelMessage } from "./types";
 import { restoreBuffers } from "./wire";
 
-const KINDS = new Set<KernelMessage["type"]>(["fetch_started", "progress", "example", "result", "done", "export"]);
+const KINDS = new Set<KernelMessage["type"]>(["fetch_started", "progress", "example", "result", "done", "export", "reply"]);
 
 interface Envelope {
   type: KernelMessage["type"];

@@ -5,7 +5,10 @@
 import { Choices } from "./choices";
 import { parseKernelMessage } from "./messages";
 import { Store } from "./store";
-import type { Buffers, RequestId, Spec, WidgetModel } from "./types";
+import type { Buffers, KernelMessage, RequestId, Spec, WidgetModel } from "./types";
+
+/** A reply to an ``ask`` (the dataset panel's summaries). */
+export type Reply = Extract<KernelMessage, { type: "reply" }>;
 
 let requestCounter = 0;
 export function requestId(): string {
@@ -23,6 +26,7 @@ export class Shared {
   /** attribute requests in flight, by "example:model", so every view marks the row busy */
   readonly pending = new Map<string, RequestId>();
   private exports = new Map<RequestId, (html: string) => void>();
+  private replies = new Map<RequestId, (reply: Reply) => void>();
   private placements = new Map<object, Placement>();
   private placementListeners = new Set<() => void>();
   private cleanups: (() => void)[] = [];
@@ -65,6 +69,11 @@ export class Shared {
       this.exports.delete(message.id);
       return;
     }
+    if (message.type === "reply") {
+      this.replies.get(message.id)?.(message);
+      this.replies.delete(message.id);
+      return;
+    }
     this.store.apply(message);
     for (const [key, id] of this.pending) if (!this.store.running.has(id)) this.pending.delete(key);
     // the kernel updated its copy without re-sending it; update ours so new views and saved
@@ -85,6 +94,23 @@ export class Shared {
     this.pending.set(`${example}:${model}`, id);
     this.store.started(id, "attribute");
     this.model.send({ type: "attribute", id, example, model, target, settings: this.choices.settings() });
+  }
+
+  /** Recompute one example live (a store's example: its stored map is no longer shown). */
+  live(example: number, model: number, target: number | null): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    this.pending.set(`${example}:${model}`, id);
+    this.store.started(id, "attribute");
+    this.model.send({ type: "store_live", id, example, model, target, settings: this.choices.settings() });
+  }
+
+  /** Ask the kernel for data that is not an example (a store's summaries); ``onReply`` once. */
+  ask(message: { type: "store_summary"; statistic?: string }, onReply: (reply: Reply) => void): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    this.replies.set(id, onReply);
+    this.model.send({ ...message, id });
   }
 
   cancel(): void {

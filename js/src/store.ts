@@ -74,6 +74,7 @@ export class Store {
         this.emit("status");
         return false;
       case "export":
+      case "reply":
         return false;
     }
   }

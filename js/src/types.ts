@@ -45,6 +45,53 @@ export interface Spec {
   use_label_for_attr: boolean;
   predictions: string[];
   max_examples: number;
+  /** set when the visualiser shows an attribution store (widget/store_view.py) */
+  store?: StoreSpec;
+}
+
+/** The store a visualiser pages through (``StorePages.spec``). */
+export interface StoreSpec {
+  method: string;
+  examples: number;
+  /** the attribute() arguments the stored maps were made with */
+  arguments: Record<string, unknown>;
+  target: unknown;
+  /** per-example columns to filter and sort by (score, delta, total, abs_total, max_abs, ...) */
+  statistics: string[];
+  /** the store has per-class summaries (the dataset panel) */
+  summary: boolean;
+}
+
+/** A page request: ``filters.store`` of a fetch (``store_view.StoreQuery``). */
+export interface StoreQuery {
+  label: string;
+  prediction: string;
+  correct: "all" | "correct" | "incorrect";
+  statistic: string;
+  minimum: number | null;
+  maximum: number | null;
+  sort: string;
+  descending: boolean;
+  page: number;
+  size: number;
+}
+
+/** Where the shown page is (the fetch's "done" message). */
+export interface PageInfo {
+  number: number;
+  pages: number;
+  size: number;
+  matching: number;
+  total: number;
+}
+
+/** One plot of the dataset panel (``StorePages.summary_message``). */
+export interface ClassSummary {
+  name: string;
+  count: number;
+  map: WireTensor | null;
+  bars: WireTensor | null;
+  bars_of: "channel" | "feature" | null;
 }
 
 export interface Prediction {
@@ -71,6 +118,8 @@ export interface ModelResult {
   error: string | null;
   warning?: string | null;
   seconds?: number;
+  /** a stored map: the arguments it was made with, and those that differ from the selected */
+  stored?: { arguments: Record<string, unknown>; differs: string[] } | null;
 }
 
 export type FeatureInput =
@@ -104,6 +153,8 @@ export interface Filters {
   classes: string[];
   num_examples: number;
   max_batches?: number;
+  /** a store's page (only with ``spec.store``): fetch reads this page instead of scanning */
+  store?: StoreQuery;
 }
 
 export interface Status {
@@ -115,6 +166,7 @@ export interface Status {
   scanned?: number;
   found?: number;
   detail?: string;
+  page?: PageInfo | null;
 }
 
 /** The synced traits (widget.py), as the front end reads them. */
@@ -141,12 +193,15 @@ export type KernelMessage =
   | { type: "example"; id: RequestId; example: Example }
   | { type: "result"; id: RequestId; example: number; model: number; result: ModelResult; compare?: ModelResult | null }
   | ({ type: "done"; id: RequestId } & Status)
-  | { type: "export"; id: RequestId; html: string };
+  | { type: "export"; id: RequestId; html: string }
+  | { type: "reply"; id: RequestId; kind: "store_summary"; statistic: string; method: string; classes: ClassSummary[] };
 
 /** Front end -> kernel custom messages. */
 export type FrontendMessage =
   | { type: "fetch" | "recompute"; id: string; settings: Settings; filters: Filters }
   | { type: "attribute"; id: string; example: number; model: number; target: number; settings: Settings }
+  | { type: "store_live"; id: string; example: number; model: number; target: number | null; settings: Settings }
+  | { type: "store_summary"; id: string; statistic?: string }
   | { type: "cancel"; id: string; request?: RequestId }
   | { type: "export"; id: string };
 
