@@ -21,6 +21,7 @@ A query (every key optional)::
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -205,32 +206,47 @@ def summary_plots(value: Tensor) -> Dict[str, Any]:
 
 
 # -- the stored map's arguments against the selected ones -------------------------------------
-def argument_differences(stored: Mapping[str, Any], spec: MethodSpec,
-                         selected: Mapping[str, Any]) -> Dict[str, Tuple[Any, Any]]:
-    """``{name: (stored, selected)}`` for every ``attribute()`` argument the UI selects whose
-    value differs from the one the store was written with (an argument the store's job did not
-    pass had the engine's default)."""
+def _attribute_arguments(spec: MethodSpec) -> List[Any]:
+    # internal_batch_size changes memory use, not the map
+    return [a for a in spec.arguments
+            if a.role == "attribute" and a.name != "internal_batch_size"]
+
+
+def stored_values(stored: Mapping[str, Any], spec: MethodSpec) -> Dict[str, Any]:
+    """The store's ``attribute()`` arguments in the UI's terms: ``{name: value}`` for each
+    argument of ``spec`` the UI passes to ``attribute()`` (one the store's job did not pass
+    had the engine's default)."""
     engine = spec.resolve()
     defaults = {}
     if engine is not None:
         defaults = {name: p.default for name, p in
                     inspect.signature(engine.attribute).parameters.items()
                     if p.default is not inspect.Parameter.empty}
-    used_values = {**defaults, **stored}
+    used = {**defaults, **stored}
     if "delta_tolerance" in {a.name for a in spec.arguments}:
         # the UI's anytime mode (attribution.build_call): a tolerance turns n_steps into the
         # budget of nodes; a store written with a fixed n_steps had no tolerance
-        if used_values.get("n_steps") == "auto":
-            used_values["n_steps"] = used_values.get("step_budget")
+        if used.get("n_steps") == "auto":
+            used["n_steps"] = used.get("step_budget")
         else:
-            used_values["delta_tolerance"] = None
-    differences = {}
-    for argument in spec.arguments:
-        # internal_batch_size changes memory use, not the map
-        if (argument.role != "attribute" or argument.name not in selected
-                or argument.name == "internal_batch_size"):
-            continue
-        used = used_values.get(argument.name, argument.default)
-        if used != selected[argument.name]:
-            differences[argument.name] = (used, selected[argument.name])
-    return differences
+            used["delta_tolerance"] = None
+    return {a.name: used.get(a.name, a.default) for a in _attribute_arguments(spec)}
+
+
+def argument_differences(stored: Mapping[str, Any], spec: MethodSpec,
+                         selected: Mapping[str, Any]) -> Dict[str, Tuple[Any, Any]]:
+    """``{name: (stored, selected)}`` for every ``attribute()`` argument the UI selects whose
+    value differs from the one the store was written with."""
+    used = stored_values(stored, spec)
+    return {name: (value, selected[name]) for name, value in used.items()
+            if name in selected and value != selected[name]}
+
+
+def stored_selection(stored: Mapping[str, Any], spec: MethodSpec) -> Dict[str, Any]:
+    """The UI arguments that reproduce the stored maps (the method's defaults where a stored
+    value is not one the UI offers, e.g. out of its range)."""
+    chosen = spec.defaults()
+    for name, value in stored_values(stored, spec).items():
+        with contextlib.suppress(TypeError, ValueError):
+            chosen[name] = spec.argument(name).parse(value)
+    return chosen

@@ -24,7 +24,8 @@ from torch import Tensor
 from ..attr.core import describe
 from .attribution import EngineCall, Outcome, PreparedExample, Settings
 from .dataset import FetchResult
-from .store_view import StorePages, argument_differences
+from .interface import Selection
+from .store_view import StorePages, argument_differences, stored_selection
 from .visualizer import AttributionVisualizer
 
 #: (position, target, the example's default target) -> the stored attributions of that
@@ -52,6 +53,12 @@ class StoredMapsVisualizer(AttributionVisualizer):
             "store_live": self._request_live}
         if pages is not None:
             self.requests["store_summary"] = self._request_summary
+        # open on the stored method, with the arguments that reproduce the stored maps
+        spec = next((m for m in self.methods if m.class_name == method_class), None)
+        if spec is not None:
+            self.selection = StoredSelection(
+                spec.name, stored_selection(stored_arguments or {}, spec)
+                if stored_arguments is not None else spec.defaults())
 
     # -- the store's pages ----------------------------------------------------------------------
     def spec(self) -> Dict[str, Any]:
@@ -71,10 +78,9 @@ class StoredMapsVisualizer(AttributionVisualizer):
         result.examples = self._scanner.read_positions(ids, should_stop)
         result.scanned = len(result.examples)
         result.extra = {"page": page}
-        shown = f"{page['number'] + 1} of {max(1, page['pages'])}"
-        result.message = (f"Page {shown}: {page['matching']} of {page['total']} stored "
-                          "examples match." if page["matching"] else
-                          f"No stored example matches (of {page['total']}).")
+        # the pager shows where the page is; the status line only an empty selection
+        result.message = "" if page["matching"] else \
+            f"No stored example matches these filters (of {page['total']})."
         return result
 
     def _request_summary(self, widget: Any, message: Dict[str, Any]) -> None:
@@ -122,6 +128,13 @@ class StoredMapsVisualizer(AttributionVisualizer):
         # the stored result is encoded exactly as a live one (no delta: it is in the store)
         runner_spec = spec if not spec.delta else _without_delta(spec)
         return self._runner._encode(runner_spec, call, batch, wire)
+
+
+class StoredSelection(Selection):
+    """A selection whose arguments reach a new widget (JSON values: those of a store)."""
+
+    def widget_settings(self) -> Dict[str, Any]:
+        return {**super().widget_settings(), "arguments": dict(self.arguments)}
 
 
 def _without_delta(spec: Any) -> Any:

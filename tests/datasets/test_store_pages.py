@@ -167,3 +167,16 @@ def test_one_example_is_recomputed_live_on_request(stored):
 def _input(stored, position):
     batches = stored[1]
     return batches[position // 8].inputs[position % 8:position % 8 + 1]
+
+
+def test_the_widget_opens_on_the_stored_method_with_the_stored_arguments(stored):
+    driver = _driver(stored)
+    settings = driver.widget.settings
+    assert settings["method"] == "Integrated Gradients"
+    assert settings["arguments"]["n_steps"] == 4 and settings["arguments"]["delta_tolerance"] \
+        is None
+    # what the front end sends back with those choices shows the stored maps as they are
+    _page(driver, size=2, settings={"method": settings["method"],
+                                    "arguments": settings["arguments"]})
+    assert all(e["models"][0]["stored"]["differs"] == [] for e in driver.widget.examples)
+    assert driver.widget.spec["store"]["arguments"] == {"n_steps": 4}
