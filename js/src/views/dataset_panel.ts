@@ -86,6 +86,10 @@ export function datasetPanel(shared: Shared): DatasetPanel {
   };
 
   const load = () => {
+    if (shared.isStatic) {
+      plots.replaceChildren(element("div", "iw-note", "The summaries are read from the store: they need a running kernel."));
+      return;
+    }
     plots.replaceChildren(element("div", "iw-note", "loading the store's summaries…"));
     shared.ask({ type: "store_summary", statistic: statistic.value }, show);
   };
