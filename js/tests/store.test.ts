@@ -49,6 +49,15 @@ describe("browsing a store", () => {
     expect(model.sent.every((m: any) => m.type === "fetch")).toBe(true);
   });
 
+  it("a reopened widget keeps the saved page query", () => {
+    const saved = { filters: { store: { label: "cat", prediction: "", correct: "incorrect", statistic: "", minimum: null, maximum: null, sort: "score", descending: true, page: 4, size: 6 } } };
+    const { model, el } = setup({ settings: saved });
+    expect((q(el, "iw-store-label") as HTMLSelectElement).value).toBe("cat");
+    expect((q(el, "iw-store-sort") as HTMLSelectElement).value).toBe("score");
+    q(el, "iw-fetch").click();
+    expect(model.sent.at(-1).filters.store).toMatchObject({ label: "cat", correct: "incorrect", page: 4, size: 6 });
+  });
+
   it("pages: 'page 3 of 120', next and previous ask for the neighbouring pages", () => {
     const { model, el } = setup();
     expect((q(el, "iw-page-next") as HTMLButtonElement).disabled).toBe(true); // nothing loaded yet
