@@ -14,6 +14,7 @@ from .widget import (
     EmptyFeature,
     GeneralFeature,
     ImageFeature,
+    LLMAttributionVisualizer,
     TextFeature,
     TimeSeriesFeature,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "EmptyFeature",
     "GeneralFeature",
     "ImageFeature",
+    "LLMAttributionVisualizer",
     "TextFeature",
     "TimeSeriesFeature",
     "__version__",

@@ -25,12 +25,13 @@ import webbrowser
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-DEMOS = ("shapes", "vqa", "sentiment", "tabular")
+DEMOS = ("shapes", "vqa", "sentiment", "tabular", "llm")
 TITLES = {
     "shapes": "Shapes: which shape is in the picture?",
     "vqa": "Image + question: what shape? what colour?",
     "sentiment": "Sentiment of short reviews",
     "tabular": "Bike-rental demand from the weather and the hour",
+    "llm": "A tiny language model: which words of the prompt made it answer so?",
 }
 NOTEBOOK = "insight_widget_demo.ipynb"
 STARTUP_TIMEOUT = 120.0  # seconds for Voila to answer HTTP (a loaded machine is slow)
@@ -58,8 +59,9 @@ def demo_notebook(demos: Sequence[str]) -> dict:
     cells = [
         markdown("# insight_widget — demo models\n\nPress **Fetch** to load examples, click a "
                  "predicted class to attribute to it, and switch method, arguments, baseline "
-                 "and colouring above the examples. Every model and data set is bundled with "
-                 "the package; nothing is downloaded."),
+                 "and colouring above the examples; in the language model's view, **Generate** "
+                 "a continuation and **Attribute** it. Every model and data set is bundled "
+                 "with the package; nothing is downloaded."),
         code("import torch\ntorch.set_num_threads(2)\nfrom insight_widget.examples import apps"),
     ]
     for name in demos:

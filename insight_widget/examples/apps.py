@@ -1,7 +1,8 @@
 """Ready-made visualisers on the bundled demo models (used by ``python -m insight_widget.example``
 and the notebooks).
 
-Each function returns an :class:`insight_widget.AttributionVisualizer`; call ``.render()`` in
+Each function returns an :class:`insight_widget.AttributionVisualizer` (the language model's:
+an :class:`insight_widget.LLMAttributionVisualizer`); call ``.render()`` in
 a notebook or ``.serve()`` from a script. Datasets are lists of :class:`insight_widget.Batch`,
 so fetching can start over at the end.
 """
@@ -13,8 +14,15 @@ from typing import List, Sequence
 import torch
 from torch import Tensor
 
-from ..widget import AttributionVisualizer, Batch, GeneralFeature, ImageFeature, TextFeature
-from . import sentiment, shapes, shortcut, tabular, vqa
+from ..widget import (
+    AttributionVisualizer,
+    Batch,
+    GeneralFeature,
+    ImageFeature,
+    LLMAttributionVisualizer,
+    TextFeature,
+)
+from . import llm, sentiment, shapes, shortcut, tabular, vqa
 
 
 def softmax(scores: Tensor) -> Tensor:
@@ -106,9 +114,21 @@ def vqa_visualizer(n: int = 64, seed: int = vqa.TEST_SEED) -> AttributionVisuali
                                  dataset=dataset, score_func=softmax)
 
 
+LLM_PROMPTS = ("the capital of france is", "the opposite of hot is", "listen , the dog",
+               "big : small , up : down , fast :", "the colour of the | sky | is")
+
+
+def llm_visualizer() -> LLMAttributionVisualizer:
+    """The demo GPT-2 (``examples/llm.py``): prompts about capitals, sounds, opposites, a
+    few-shot line, and one cut into template segments with "|"."""
+    return LLMAttributionVisualizer(llm.load_model(), llm.load_tokenizer(),
+                                    prompts=list(LLM_PROMPTS), max_new_tokens=2)
+
+
 VISUALIZERS = {
     "shapes": shapes_visualizer,
     "vqa": vqa_visualizer,
     "sentiment": sentiment_visualizer,
     "tabular": tabular_visualizer,
+    "llm": llm_visualizer,
 }

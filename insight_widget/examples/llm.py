@@ -85,12 +85,18 @@ def _build_tokenizer(lines: List[str]) -> Any:
 
 
 def load_tokenizer() -> Any:
-    """The demo's word-level tokenizer as a Hugging Face fast tokenizer (adds ``<s>``)."""
-    from tokenizers import Tokenizer
+    """The demo's word-level tokenizer as a Hugging Face fast tokenizer (adds ``<s>``).
+
+    Decoding joins words with single spaces and keeps the space before punctuation, so a
+    decoded continuation encodes back to the same ids (the generation view relies on it)."""
+    from tokenizers import Tokenizer, decoders
     from transformers import PreTrainedTokenizerFast
 
-    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_file(str(TOKENIZER_PATH)),
-                                   bos_token="<s>", unk_token="<unk>", pad_token="<pad>")
+    tokenizer = Tokenizer.from_file(str(TOKENIZER_PATH))
+    tokenizer.decoder = decoders.WordPiece(prefix="##", cleanup=False)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>",
+                                   unk_token="<unk>", pad_token="<pad>",
+                                   clean_up_tokenization_spaces=False)
 
 
 def build_model(vocab_size: int) -> nn.Module:

@@ -15,6 +15,7 @@ from .features import (
     TimeSeriesFeature,
 )
 from .insights import OutputScore, VisualizationOutput
+from .llm_visualizer import LLMAttributionVisualizer
 from .registry import METHODS, Argument, MethodSpec, find_method
 from .visualizer import AttributionVisualizer
 
@@ -29,6 +30,7 @@ __all__ = [
     "FeatureOutput",
     "GeneralFeature",
     "ImageFeature",
+    "LLMAttributionVisualizer",
     "MethodSpec",
     "OutputScore",
     "TextFeature",

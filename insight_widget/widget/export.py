@@ -38,7 +38,7 @@ def _base64_bytes(value: Any) -> Any:
 
 def state_json(widget: Any) -> str:
     """The widget's traits as JSON, bytes as ``{"$bytes": base64}``, safe inside <script>."""
-    state = {key: getattr(widget, key) for key in ("spec", "examples", "settings", "status")}
+    state = {key: getattr(widget, key) for key in widget.state_keys}
     text = json.dumps(_base64_bytes(state), separators=(",", ":"))
     return text.replace("</", "<\\/")  # "</" would end the <script> element early
 

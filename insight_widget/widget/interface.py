@@ -2,8 +2,9 @@
 
 The widget (``widget.py``) and its compute session (``session.py``) use the visualiser only
 through :class:`Visualiser`; :class:`~insight_widget.widget.visualizer.AttributionVisualizer`
-implements it. Anything else that wants the widget on top (a generation view, a dataset
-browser) implements the same few members.
+implements it. Anything else that wants the widget on top (a dataset browser) implements the
+same few members, or brings its own session and widget subclass as the generation view does
+(``llm_session.py``: its visualiser needs only ``spec()`` and ``selection`` here).
 """
 
 from __future__ import annotations

@@ -26,12 +26,13 @@ from .attribution import (
 from .batch import Batch
 from .dataset import MAX_EXAMPLES, PREDICTIONS, ExampleScanner, FetchResult, class_name
 from .features import BaseFeature
+from .hosting import WidgetHost
 from .insights import InsightsMethods
 from .interface import Selection
 from .registry import DEFAULT_METHODS, METHODS, MethodSpec, applicability, find_method
 
 
-class AttributionVisualizer(InsightsMethods):
+class AttributionVisualizer(WidgetHost, InsightsMethods):
     """Interactive attributions for one or more models on a dataset of :class:`Batch`.
 
     Args:
@@ -84,7 +85,6 @@ class AttributionVisualizer(InsightsMethods):
         names = [m.name for m in self.methods]
         default = next((name for name in DEFAULT_METHODS if name in names), names[0])
         self.selection = Selection(default, find_method(default).defaults())
-        self._widget = None
 
     # -- construction checks ---------------------------------------------------------------------
     def _check_against_first_batch(self) -> None:
@@ -237,48 +237,5 @@ class AttributionVisualizer(InsightsMethods):
             "predictions": list(PREDICTIONS),
             "max_examples": MAX_EXAMPLES,
         }
-
-    def widget(self):
-        """The anywidget for this visualiser (created once)."""
-        if self._widget is None:
-            from .widget import VisualizerWidget
-
-            self._widget = VisualizerWidget(self)
-        return self._widget
-
-    def render(self, debug: bool = True, side_panel: bool = False,
-               title: Optional[str] = None) -> None:
-        """Display the visualiser once; returns nothing, like Insights' ``render`` (so a cell
-        ending in ``render()`` does not show it twice; ``widget()`` returns the widget).
-
-        ``side_panel=True`` opens it in JupyterLab's right-hand side panel (``sidecar``);
-        elsewhere (Notebook 7, VS Code, Colab, Voila, marimo) it is shown inline.
-        ``debug`` is kept for Insights compatibility: errors always show in the UI.
-        """
-        from .display import show
-
-        show(self.widget(), side_panel=side_panel, title=title or "insight_widget")
-
-    def serve(self, blocking: bool = False, debug: bool = False, port: Optional[int] = None,
-              bind_all: bool = False, token: Optional[str] = None) -> int:
-        """Serve the visualiser at ``http://localhost:<port>/?token=...`` (Insights'
-        ``serve``), print that URL and return the port; ``blocking`` keeps serving in this
-        thread. A second call stops the previous server first. ``token``: None draws a random
-        one (see ``server_url``); ``""`` turns the check off, only without ``bind_all``.
-        ``debug`` is accepted for Insights compatibility. See ``server.py`` for the checks."""
-        from .server import VisualizerServer
-
-        if getattr(self, "_server", None) is not None:
-            self._server.stop()
-        self._server = VisualizerServer(self.widget(), port=port, bind_all=bind_all,
-                                        token=token)
-        print(f"Fetch data and view insight_widget at {self._server.url}")
-        return self._server.start(blocking)
-
-    @property
-    def server_url(self) -> Optional[str]:
-        """The URL of the page ``serve()`` runs, with its token (None before ``serve()``)."""
-        server = getattr(self, "_server", None)
-        return server.url if server is not None else None
 
     # -- Captum Insights compatibility ---------------------------------------------------------

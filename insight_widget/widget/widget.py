@@ -93,8 +93,15 @@ class VisualizerWidget(anywidget.AnyWidget):
         #: when set (``serve()``), replies go here instead of the Jupyter comm
         self.transport: Optional[Any] = None
         self._quiet = threading.local()
-        self.session = ComputeSession(visualizer, self._emit, store=QuietExamples(self))
+        self.session = self.make_session(visualizer)
         self.on_msg(self._on_message)
+
+    #: the traits a saved page (``export.py``) carries
+    state_keys = ("spec", "examples", "settings", "status")
+
+    def make_session(self, visualizer: Visualiser) -> ComputeSession:
+        """The compute session behind this widget (its ``jobs`` are the request types)."""
+        return ComputeSession(visualizer, self._emit, store=QuietExamples(self))
 
     # -- front end -> Python ----------------------------------------------------------------------
     def _on_message(self, _widget: Any, content: Dict[str, Any], buffers: List[Any]) -> None:
@@ -104,7 +111,7 @@ class VisualizerWidget(anywidget.AnyWidget):
         try:
             if kind == "cancel":
                 self.session.cancel(content.get("request"))
-            elif kind in ("fetch", "recompute", "attribute"):
+            elif kind in self.session.jobs:
                 if "settings" in content:
                     self.settings = {**content["settings"],
                                      "filters": content.get("filters", self.settings.get(
@@ -135,7 +142,7 @@ class VisualizerWidget(anywidget.AnyWidget):
         self.send(content, buffers)
 
     def _should_send_property(self, key: str, value: Any) -> bool:
-        if key == "examples" and getattr(self._quiet, "active", False):
+        if key in ("examples", "generation") and getattr(self._quiet, "active", False):
             return False
         return super()._should_send_property(key, value)
 

@@ -6,6 +6,7 @@ import { button } from "./controls";
 import { exampleCard, type Card, type PlacedView } from "./example";
 import { scalesFor } from "./normalize";
 import { displaySection } from "./sections/display";
+import { saveButton, statusParts, type StatusParts } from "./status";
 import { examplesSection } from "./sections/examples";
 import { inputsSection } from "./sections/inputs";
 import { methodSection } from "./sections/method";
@@ -17,15 +18,6 @@ import { datasetPanel } from "./views/dataset_panel";
 import { element } from "./views/view";
 
 export { DEFAULT_DISPLAY } from "./choices";
-
-function download(text: string, name: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type: "text/html" }));
-  const link = document.createElement("a");
-  link.href = url;
-  link.download = name;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
 
 /** Widths (px) below which the layout stacks, and from which examples go two per row. */
 const NARROW = 640;
@@ -59,16 +51,14 @@ export class App {
   private cardsKey = "";
   private cleanups: (() => void)[] = [];
   private examplesBox = element("div", "iw-examples");
-  private progressBox = element("div", "iw-progress-box");
-  private progressBar = element("progress", "iw-progress");
-  private progressLabel = element("span", "iw-progress-label");
-  private statusBox = element("div", "iw-status");
+  private status: StatusParts;
   private pager: HTMLElement | null = null;
   private panel: HTMLElement | null = null;
 
   constructor(private shared: Shared, el: HTMLElement) {
     this.root = element("div", "insight-widget");
     this.root.dataset.testid = "iw-root";
+    this.status = statusParts(shared, this.root, "Static export: re-colouring works here; fetching and new attributions need a running kernel.");
     const context = { shared, view: this };
     this.sections = [methodSection(context), inputsSection(context), examplesSection(context), displaySection(context)];
     // a store (from_store): its section pages through the stored examples, its panel plots
@@ -94,27 +84,18 @@ export class App {
     const { shared } = this;
     const controls = element("div", "iw-controls");
     controls.append(...this.sections.map((s) => s.el));
-    this.progressBar.dataset.testid = "iw-progress";
-    this.progressBar.max = 1;
     const fetch = button("Fetch", "iw-fetch", "iw-button iw-primary");
     fetch.title = "load examples that match the filters (Examples)";
     fetch.addEventListener("click", () => shared.request("fetch"));
     fetch.disabled = shared.isStatic;
-    const save = button("Save HTML", "iw-export", "iw-button iw-secondary iw-export");
-    save.title = "download a self-contained page of what is shown (re-colouring works offline)";
-    save.addEventListener("click", () => shared.exportPage((html) => download(html, "insight_widget.html")));
-    const cancel = button("Cancel", "iw-cancel", "iw-button iw-secondary");
-    cancel.addEventListener("click", () => shared.cancel());
-    this.progressBox.append(this.progressBar, this.progressLabel, cancel);
-    this.statusBox.dataset.testid = "iw-status";
     const bar = element("div", "iw-bar-row");
-    bar.append(fetch, this.statusBox, save);
+    bar.append(fetch, this.status.statusBox, saveButton(shared));
     if (this.pager) {
       fetch.textContent = "Show page";
       fetch.title = "load the stored examples of this page (Store)";
-      bar.insertBefore(this.pager, this.statusBox);
+      bar.insertBefore(this.pager, this.status.statusBox);
     }
-    this.root.append(controls, bar, this.progressBox, ...(this.panel ? [this.panel] : []), this.examplesBox);
+    this.root.append(controls, bar, this.status.progressBox, ...(this.panel ? [this.panel] : []), this.examplesBox);
     if (shared.isStatic) this.root.classList.add("iw-static");
     this.renderProgress();
     this.renderStatus();
@@ -139,28 +120,11 @@ export class App {
 
   // -- rendering --------------------------------------------------------------------------------
   private renderProgress(): void {
-    const { store } = this.shared;
-    const running = store.running.size > 0;
-    this.progressBox.classList.toggle("iw-hidden", !running);
-    this.progressBar.value = store.progress?.fraction ?? 0;
-    this.progressLabel.textContent = store.progress?.label ?? "";
-    this.root.dataset.busy = running ? "true" : "false";
+    this.status.renderProgress();
   }
 
   private renderStatus(): void {
-    const status = this.shared.store.status ?? {};
-    this.statusBox.replaceChildren();
-    if (this.shared.isStatic) {
-      this.statusBox.append(element("div", "iw-note", "Static export: re-colouring works here; fetching and new attributions need a running kernel."));
-      return;
-    }
-    if (status.state === "error") {
-      const error = element("div", "iw-error", status.message ?? "error");
-      error.dataset.testid = "iw-error";
-      this.statusBox.append(error);
-    } else if (status.message && status.state !== "superseded") {
-      this.statusBox.append(element("div", "iw-note", status.message));
-    }
+    this.status.renderStatus();
   }
 
   private renderExamples(): void {

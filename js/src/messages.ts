@@ -3,7 +3,10 @@
 import type { Buffers, KernelMessage } from "./types";
 import { restoreBuffers } from "./wire";
 
-const KINDS = new Set<KernelMessage["type"]>(["fetch_started", "progress", "example", "result", "done", "export", "reply"]);
+const KINDS = new Set<KernelMessage["type"]>([
+  "fetch_started", "progress", "example", "result", "done", "export",
+  "generated", "llm_started", "llm_rows", "llm_result", "reply",
+]);
 
 interface Envelope {
   type: KernelMessage["type"];

@@ -4,6 +4,7 @@
 
 import { App } from "./app";
 import type { Placement, Shared } from "./shared";
+import { GenerationView } from "./views/generation";
 import { element } from "./views/view";
 
 /** How long an inline view waits for the side panel's view before showing itself (ms). */
@@ -23,13 +24,13 @@ const PLACEMENT_POLL = 100;
  * page after ``render``, so where a view is placed is learnt by polling until it is attached.
  */
 export function view(shared: Shared, el: HTMLElement): () => void {
-  let app: App | null = null;
+  let app: App | GenerationView | null = null;
   const cleanups: (() => void)[] = [() => app?.destroy()];
   const cleanup = () => cleanups.forEach((f) => f());
   const mount = (placement: Placement, note = "") => {
     cleanups.push(shared.place(el, placement));
     el.replaceChildren();
-    app = new App(shared, el);
+    app = shared.spec.kind === "llm" ? new GenerationView(shared, el) : new App(shared, el);
     if (note) app.root.prepend(element("div", "iw-note iw-fallback", note));
     app.observe(el);
   };

@@ -3,9 +3,15 @@
 // handler that applies each kernel reply once. Views only subscribe and ask for requests.
 
 import { Choices } from "./choices";
+import { Generation } from "./generation";
 import { parseKernelMessage } from "./messages";
 import { Store } from "./store";
-import type { Buffers, KernelMessage, RequestId, Spec, WidgetModel } from "./types";
+import type { Buffers, KernelMessage, LLMMessage, RequestId, Spec, WidgetModel } from "./types";
+
+const LLM_REPLIES = new Set(["generated", "llm_started", "llm_rows", "llm_result"]);
+function isLLMMessage(message: KernelMessage): message is LLMMessage {
+  return LLM_REPLIES.has(message.type);
+}
 
 /** A reply to an ``ask`` (the dataset panel's summaries). */
 export type Reply = Extract<KernelMessage, { type: "reply" }>;
@@ -22,6 +28,8 @@ export type Placement = "inline" | "side";
 export class Shared {
   readonly store: Store;
   readonly choices: Choices;
+  /** the generation view's draft and last attribution (spec.kind "llm") */
+  readonly generation: Generation;
   spec: Spec;
   /** attribute requests in flight, by "example:model", so every view marks the row busy */
   readonly pending = new Map<string, RequestId>();
@@ -35,6 +43,7 @@ export class Shared {
     this.spec = model.get("spec") as Spec;
     this.store = new Store(model.get("examples") ?? [], model.get("status") ?? {});
     this.choices = new Choices(this.spec, model.get("settings") ?? {});
+    this.generation = new Generation(this.spec, model.get("generation") ?? {});
     const onMessage = (content: unknown, buffers: Buffers) => this.receive(content, buffers);
     const onSpec = () => {
       this.spec = model.get("spec") as Spec;
@@ -43,6 +52,7 @@ export class Shared {
     model.on("change:spec", onSpec);
     // a changed attribution choice recomputes what is shown: once, whichever view changed it
     const unsubscribe = this.choices.subscribe((what) => {
+      if (this.spec.kind === "llm") return; // the generation view attributes on request only
       if (what === "attribution" && this.store.examples.length) this.request("recompute");
     });
     this.cleanups.push(unsubscribe, () => {
@@ -72,6 +82,11 @@ export class Shared {
     if (message.type === "reply") {
       this.replies.get(message.id)?.(message);
       this.replies.delete(message.id);
+      return;
+    }
+    if (isLLMMessage(message)) {
+      this.generation.apply(message);
+      if (message.type !== "generated") this.model.set("generation", this.generation.record);
       return;
     }
     this.store.apply(message);
@@ -111,6 +126,24 @@ export class Shared {
     const id = requestId();
     this.replies.set(id, onReply);
     this.model.send({ ...message, id });
+  }
+
+  /** Generation view: continue the draft's prompt greedily. */
+  generate(): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    const { prompt, max_new_tokens } = this.generation.draft;
+    this.store.started(id, "generate");
+    this.model.send({ type: "generate", id, prompt, max_new_tokens });
+  }
+
+  /** Generation view: attribute the draft's target with the chosen method. */
+  attributeGeneration(): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    this.generation.current = id;
+    this.store.started(id, "attribute");
+    this.model.send({ type: "attribute", id, settings: this.generation.settings(this.choices.method, this.choices.arguments) });
   }
 
   cancel(): void {

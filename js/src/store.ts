@@ -73,8 +73,7 @@ export class Store {
         this.emit("progress");
         this.emit("status");
         return false;
-      case "export":
-      case "reply":
+      default: // "export" and the generation view's replies (shared.ts routes those)
         return false;
     }
   }

@@ -47,6 +47,9 @@ export interface Spec {
   max_examples: number;
   /** set when the visualiser shows an attribution store (widget/store_view.py) */
   store?: StoreSpec;
+  /** "llm": the generation view (llm_visualizer.py); absent: the classifier view */
+  kind?: "llm";
+  llm?: LLMSpec;
 }
 
 /** The store a visualiser pages through (``StorePages.spec``). */
@@ -92,6 +95,49 @@ export interface ClassSummary {
   map: WireTensor | null;
   bars: WireTensor | null;
   bars_of: "channel" | "feature" | null;
+}
+
+/** The generation view's own choices (llm_methods.py). */
+export interface LLMSpec {
+  prompts: string[];
+  default_max_new_tokens: number;
+  granularities: string[];
+  baselines: string[];
+  attr_targets: string[];
+  max_new_tokens: ArgumentSchema;
+  rows_per_chunk: ArgumentSchema;
+}
+
+/** What an attribution request of the generation view says (LLMRequest.describe). */
+export interface LLMRequestInfo {
+  prompt: string;
+  target: string;
+  method: string;
+  arguments: Record<string, unknown>;
+  granularity: string;
+  baseline: string;
+  baseline_text: string;
+  attr_target: string;
+}
+
+/** One chunk of rows of the output-tokens x input-features matrix, from row ``start``. */
+export interface RowChunk {
+  start: number;
+  rows: WireTensor;
+  output_tokens: string[];
+  input_tokens: string[];
+  probs: WireTensor | null;
+}
+
+/** The generation view's last attribution (the ``generation`` trait). */
+export interface GenerationRecord extends Partial<LLMRequestInfo> {
+  id?: RequestId;
+  chunks?: RowChunk[];
+  input_tokens?: string[];
+  output_tokens?: string[];
+  seq_attr?: WireTensor;
+  sequence_only?: boolean;
+  seconds?: number;
 }
 
 export interface Prediction {
@@ -178,6 +224,8 @@ export interface WidgetState {
   status: Status;
   /** true when Python opened the widget in a side panel: inline views then defer to it */
   in_side_panel: boolean;
+  /** the generation view's last attribution (LLMWidget only) */
+  generation?: GenerationRecord;
 }
 
 export interface SavedSettings extends Partial<Settings> {
@@ -194,7 +242,28 @@ export type KernelMessage =
   | { type: "result"; id: RequestId; example: number; model: number; result: ModelResult; compare?: ModelResult | null }
   | ({ type: "done"; id: RequestId } & Status)
   | { type: "export"; id: RequestId; html: string }
-  | { type: "reply"; id: RequestId; kind: "store_summary"; statistic: string; method: string; classes: ClassSummary[] };
+  | { type: "reply"; id: RequestId; kind: "store_summary"; statistic: string; method: string; classes: ClassSummary[] }
+  | LLMMessage;
+
+/** Kernel -> front end replies of the generation view (llm_session.py). */
+export type LLMMessage =
+  | { type: "generated"; id: RequestId; prompt: string; target: string }
+  | ({ type: "llm_started"; id: RequestId } & LLMRequestInfo)
+  | ({ type: "llm_rows"; id: RequestId } & RowChunk)
+  | { type: "llm_result"; id: RequestId; record: GenerationRecord };
+
+/** The generation view's attribution settings (LLMAttributionVisualizer.request). */
+export interface LLMSettings {
+  method: string;
+  arguments: Record<string, unknown>;
+  prompt: string;
+  target: string;
+  granularity: string;
+  baseline: string;
+  baseline_text: string;
+  attr_target: string;
+  rows_per_chunk: number;
+}
 
 /** Front end -> kernel custom messages. */
 export type FrontendMessage =
@@ -203,7 +272,9 @@ export type FrontendMessage =
   | { type: "store_live"; id: string; example: number; model: number; target: number | null; settings: Settings }
   | { type: "store_summary"; id: string; statistic?: string }
   | { type: "cancel"; id: string; request?: RequestId }
-  | { type: "export"; id: string };
+  | { type: "export"; id: string }
+  | { type: "generate"; id: string; prompt: string; max_new_tokens: number }
+  | { type: "attribute"; id: string; settings: LLMSettings };
 
 export type Buffers = (DataView | ArrayBuffer)[];
 export type CustomMessageHandler = (content: unknown, buffers: Buffers) => void;

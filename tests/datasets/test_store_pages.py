@@ -180,3 +180,27 @@ def test_the_widget_opens_on_the_stored_method_with_the_stored_arguments(stored)
                                     "arguments": settings["arguments"]})
     assert all(e["models"][0]["stored"]["differs"] == [] for e in driver.widget.examples)
     assert driver.widget.spec["store"]["arguments"] == {"n_steps": 4}
+
+
+def test_serve_carries_a_stores_page_and_summary_requests(stored, capsys):
+    import json
+
+    from ..widget.test_server import call
+
+    driver = _driver(stored)
+    visualizer = driver.visualizer
+    port = visualizer.serve()
+    server = visualizer._server
+    auth = {"Authorization": f"token {server.token}"}
+    try:
+        for message in ({"type": "store_summary", "id": "s"},
+                        {"type": "fetch", "id": "p", "filters": {"store": {"size": 3}}}):
+            assert call(port, "POST", "/send", json.dumps(message).encode(), auth)[0] == 200
+        assert visualizer.widget().session.wait(30)
+        replies = {m["content"]["id"]: m["content"] for m in server.channel.after(0, timeout=0)
+                   if m["content"]["type"] in ("reply", "done")}
+        assert replies["s"]["kind"] == "store_summary"
+        assert replies["s"]["classes"][0]["name"] == "all"
+        assert replies["p"]["page"]["pages"] == -(-N // 3)
+    finally:
+        server.stop()

@@ -124,8 +124,12 @@ def _drive_the_page(url: str, errors: List[str], external: List[str]) -> None:
         page.wait_for_function(
             "n => document.querySelectorAll('[data-testid=\"iw-root\"]').length === n",
             arg=len(example.DEMOS), timeout=240_000)
-        for index in range(len(example.DEMOS)):
+        for index, name in enumerate(example.DEMOS):
             root = roots.nth(index)
+            if name == "llm":  # the generation view: attribute its first prompt's answer
+                root.locator('[data-testid="iw-llm-attribute"]').click()
+                root.locator('[data-testid="iw-seq-attr"]').wait_for(timeout=120_000)
+                continue
             root.locator('[data-testid="iw-fetch"]').click()
             root.locator('[data-testid="iw-example"]').first.wait_for(timeout=120_000)
             root.locator('[data-testid="iw-example"] [data-testid="iw-attribution"]'
@@ -199,3 +203,12 @@ def test_voila_does_not_outlive_an_example_killed_hard():
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
+
+
+def test_the_llm_demo_is_the_generation_view_on_the_demo_lm():
+    from insight_widget.examples import apps
+
+    visualizer = apps.VISUALIZERS["llm"]()
+    spec = visualizer.spec()
+    assert spec["kind"] == "llm" and spec["llm"]["prompts"] == list(apps.LLM_PROMPTS)
+    assert visualizer.generate(apps.LLM_PROMPTS[0], 1) == "paris"
