@@ -31,7 +31,7 @@ from .compute import (
     check_target,
     method_forward,
 )
-from .sources import SourceBatch, is_ray_dataset, iterate_batches
+from .sources import ShapeChangeError, ShapeCheck, is_ray_dataset, iterate_batches
 from .store import AttributionStore, StoreWriter, describe_setting, model_fingerprint
 from .summary import DatasetSummary
 
@@ -233,15 +233,7 @@ class _ClassMemoryGuard:
             )
 
 
-class ShapeChangeError(ValueError):
-    """A batch's example shape differs from the first batch's (bad data: never skipped)."""
-
-
 Stream = Iterator[Tuple[str, Tensor, Optional[BatchResult], Optional[BaseException]]]
-
-
-def _per_example_shapes(batch: SourceBatch) -> List[Tuple[int, ...]]:
-    return [tuple(t.shape[1:]) for t in batch.inputs]
 
 
 def _local_results(attributor: BatchAttributor, data: Any, batch_size: Optional[int],
@@ -249,15 +241,10 @@ def _local_results(attributor: BatchAttributor, data: Any, batch_size: Optional[
     """(where, ids, result, error) per batch, computed in this process; examples in ``done``
     are left out. A batch whose example shape differs from the first batch's is an error
     (raised through the stream so that finished shards are committed first)."""
-    shapes: Optional[List[Tuple[int, ...]]] = None
+    check = ShapeCheck()
     for batch in iterate_batches(data, batch_size):
-        current = _per_example_shapes(batch)
-        if shapes is None:
-            shapes = current
-        elif current != shapes:
-            error = ShapeChangeError(f"inputs of shape(s) {current} per example, but earlier "
-                                     f"batches had {shapes}; every batch must have the same "
-                                     "example shape")
+        error = check(ShapeCheck.of(batch.inputs))
+        if error is not None:
             yield batch.describe(), batch.ids(), None, error
             return
         if done.size:

@@ -30,7 +30,7 @@ import torch
 
 from ..attr.core import module_of
 from .compute import BatchAttributor, method_forward
-from .sources import SourceBatch, is_ray_dataset, iterate_batches
+from .sources import ShapeCheck, SourceBatch, is_ray_dataset, iterate_batches
 from .store import SCALE_EXTRA
 
 SOURCE = "source"
@@ -72,10 +72,11 @@ class AttributionWorker:
                 batch = batch.select(torch.from_numpy(np.nonzero(keep)[0]))
         if self.device is not None:
             batch.inputs = tuple(t.to(self.device) for t in batch.inputs)
+        shapes = ShapeCheck.of(batch.inputs)  # checked by the driver (deliver)
         try:
-            payload: Any = ("ok", batch.describe(), batch.ids(), self.attributor(batch))
+            payload: Any = ("ok", batch.describe(), batch.ids(), self.attributor(batch), shapes)
         except Exception as error:  # sent to the driver, which raises or skips per on_error
-            payload = ("error", batch.describe(), batch.ids(), error)
+            payload = ("error", batch.describe(), batch.ids(), error, shapes)
         return pickle.dumps(payload)
 
     def __call__(self, rows: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -112,11 +113,19 @@ def _batch_from_columns(rows: Dict[str, np.ndarray]) -> SourceBatch:
     return SourceBatch(int(ids[0]), ids, inputs, labels, None, len(names) > 1)
 
 
-def _source_dataset(ray: Any, data: Any, batch_size: Optional[int]) -> Any:
-    """One row per batch of the single-process reader (pickled SourceBatch)."""
-    rows = [{SOURCE: pickle.dumps(batch)} for batch in iterate_batches(data, batch_size)]
-    # one block per batch so that the actors share the work batch by batch
-    return ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
+def source_rows(data: Any, batch_size: Optional[int]
+                ) -> Tuple[List[Dict[str, bytes]], Optional[Tuple[str, torch.Tensor, Exception]]]:
+    """One row per batch of the single-process reader (pickled SourceBatch), up to the first
+    batch whose example shape differs from the first batch's; that batch's (where, ids,
+    ShapeChangeError), or None. The batches before it are attributed and stored, as in the
+    single process."""
+    rows, check = [], ShapeCheck()
+    for batch in iterate_batches(data, batch_size):
+        error = check(ShapeCheck.of(batch.inputs))
+        if error is not None:
+            return rows, (batch.describe(), batch.ids(), error)
+        rows.append({SOURCE: pickle.dumps(batch)})
+    return rows, None
 
 
 def ray_results(method: Any, settings: Dict[str, Any], data: Any, *, batch_size: Optional[int],
@@ -132,11 +141,15 @@ def ray_results(method: Any, settings: Dict[str, Any], data: Any, *, batch_size:
         raise ValueError(f"`num_gpus` must be a non-negative number or None; got {num_gpus!r}.")
     if not ray.is_initialized():
         ray.init(address=address) if address else ray.init()
+    stopped = None
     if is_ray_dataset(data):
         _check_columns(data.schema().names)
         dataset, rows_per_call = data, batch_size or 32
     else:
-        dataset, rows_per_call = _source_dataset(ray, data, batch_size), 1
+        rows, stopped = source_rows(data, batch_size)
+        # one block per batch so that the actors share the work batch by batch
+        dataset = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
+        rows_per_call = 1
     gpus = float(num_gpus or 0)
     mapped = dataset.map_batches(
         AttributionWorker,
@@ -151,20 +164,30 @@ def ray_results(method: Any, settings: Dict[str, Any], data: Any, *, batch_size:
         max_task_retries=-1,
     )
     seen: set = set()
+    check = ShapeCheck()
     for block in mapped.iter_batches(batch_size=None, batch_format="numpy"):
         for blob in block[RESULT]:
-            delivered = deliver(blob, seen)
+            delivered = deliver(blob, seen, check)
             if delivered is not None:
                 yield delivered
+    if stopped is not None:  # the job commits what came before, then raises naming the batch
+        where, ids, error = stopped
+        yield where, ids, None, error
 
 
-def deliver(blob: bytes, seen: set) -> Optional[Tuple[str, torch.Tensor, Any, Any]]:
+def deliver(blob: bytes, seen: set, check: Optional[ShapeCheck] = None
+            ) -> Optional[Tuple[str, torch.Tensor, Any, Any]]:
     """(where, ids, result, error) of a worker's reply, without the ids in ``seen`` (a batch
-    retried after its worker died may arrive twice); None when nothing is new."""
-    status, where, ids, value = pickle.loads(blob)
+    retried after its worker died may arrive twice); None when nothing is new. ``check``
+    compares the batch's example shapes with the first delivered batch's (a Ray Dataset's
+    batches are only seen here): a change is a ShapeChangeError for the job to raise."""
+    status, where, ids, value, shapes = pickle.loads(blob)
     fresh = _unseen(ids, seen)
     if fresh is None:
         return None
+    changed = check(shapes) if check is not None else None
+    if changed is not None:
+        return where, ids, None, changed
     if status == "error":
         return where, ids, None, value
     if fresh is True:

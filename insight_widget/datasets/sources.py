@@ -10,7 +10,7 @@ holds more than ``batch_size`` examples. Every example gets an id: its position 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -87,6 +87,34 @@ def _as_tensor(value: Any, what: str, index: int) -> Tensor:
     if isinstance(value, Tensor):
         return value
     raise TypeError(f"`data` batch {index}: {what} must be a tensor; got {describe(value)}.")
+
+
+class ShapeChangeError(ValueError):
+    """A batch's example shape differs from the first batch's (bad data: never skipped)."""
+
+
+class ShapeCheck:
+    """Remembers the per-example input shapes of the first batch it sees and returns a
+    :class:`ShapeChangeError` for a later batch with other shapes (None when they match). One
+    check for both engines: the single process checks each batch it reads, the Ray driver
+    each batch it hands out or receives."""
+
+    def __init__(self) -> None:
+        self.shapes: Optional[List[Tuple[int, ...]]] = None
+
+    @staticmethod
+    def of(inputs: Sequence[Tensor]) -> List[Tuple[int, ...]]:
+        return [tuple(t.shape[1:]) for t in inputs]
+
+    def __call__(self, shapes: List[Tuple[int, ...]]) -> Optional[ShapeChangeError]:
+        if self.shapes is None:
+            self.shapes = list(shapes)
+            return None
+        if list(shapes) == self.shapes:
+            return None
+        return ShapeChangeError(f"inputs of shape(s) {list(shapes)} per example, but earlier "
+                                f"batches had {self.shapes}; every batch must have the same "
+                                "example shape")
 
 
 def is_ray_dataset(data: Any) -> bool:

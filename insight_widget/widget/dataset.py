@@ -11,9 +11,10 @@ remembers them by id for later target changes.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections import OrderedDict, deque
-from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -98,6 +99,8 @@ class FetchResult:
         self.scanned = 0
         self.dataset_end = False
         self.message = ""
+        #: more fields for the request's "done" message (a store page: where the page is)
+        self.extra: Dict[str, Any] = {}
 
 
 def class_name(classes: Sequence[str], index: Optional[int]) -> Optional[str]:
@@ -123,6 +126,7 @@ class ExampleScanner:
         self._examples: OrderedDict[int, PreparedExample] = OrderedDict()
         self._ids = itertools.count()
         self._positions = itertools.count()
+        self._offsets: Optional[List[int]] = None  # first position of each batch (lists)
 
     def prepare_rows(self, batch: Batch, rows: Sequence[int]) -> List[PreparedExample]:
         inputs = batch.input_tuple()
@@ -227,6 +231,55 @@ class ExampleScanner:
         result.message = self._scan_message(result, num_examples, prediction, classes,
                                             max_batches)
         return result
+
+    def read_positions(self, positions: Sequence[int],
+                       should_stop: Callable[[], bool] = lambda: False) -> List[PreparedExample]:
+        """The examples at stream ``positions`` of the dataset (a store's ids), prepared,
+        predicted (one batched pass per model) and remembered, in the order asked. Reads the
+        dataset from its start up to the last position (a list or tuple of batches is indexed
+        directly); a one-shot iterator cannot be read again (ValueError)."""
+        wanted = sorted(set(int(p) for p in positions))
+        if not wanted:
+            return []
+        if self.reader.one_shot:
+            raise ValueError("browsing a store needs a dataset that can be read again (a list "
+                             "of Batch, or a re-iterable loader); got a one-shot iterator.")
+        found: Dict[int, PreparedExample] = {}
+        for offset, batch in self._batches_from(wanted[0]):
+            if should_stop() or offset > wanted[-1]:
+                break
+            rows = [p - offset for p in wanted if offset <= p < offset + len(batch)]
+            for row, example in zip(rows, self.prepare_rows(batch, rows)):
+                example.position = offset + row
+                found[example.position] = example
+        missing = [p for p in wanted if p not in found]
+        if missing and not should_stop():
+            raise ValueError(f"the dataset has no examples at positions {missing[:10]}: it is "
+                             "not the data the store was written from (same order).")
+        examples = [found[int(p)] for p in positions if int(p) in found]
+        self.predict(examples)
+        for example in examples:
+            example.id = next(self._ids)
+            self._remember(example)
+        return examples
+
+    def _batches_from(self, position: int) -> Iterator[Any]:
+        """(offset of the batch's first example, batch) from the batch holding ``position``;
+        a list or tuple dataset is indexed by its batches' cumulative sizes (measured once)."""
+        dataset = self.reader.dataset
+        if isinstance(dataset, (list, tuple)):
+            if self._offsets is None or len(self._offsets) != len(dataset) + 1:
+                sizes = [len(b) for b in dataset]
+                self._offsets = [0, *itertools.accumulate(sizes)]
+            first = max(0, bisect.bisect_right(self._offsets, position) - 1)
+            for k in range(first, len(dataset)):
+                yield self._offsets[k], dataset[k]
+            return
+        offset = 0
+        for batch in dataset:
+            if offset + len(batch) > position:
+                yield offset, batch
+            offset += len(batch)
 
     def _scan_message(self, result: FetchResult, wanted: int, prediction: str,
                       classes: Sequence[str], max_batches: int) -> str:

@@ -41,8 +41,9 @@ MAX_BODY = 1 << 20  # bytes; requests are settings, a few kB at most
 MAX_POLLERS = 8  # long polls waiting at once; more get 503 (the page retries)
 MAX_THREADS = 64  # handler threads at once; further connections are closed unanswered
 SOCKET_TIMEOUT = 10.0  # seconds a client may take to send its request
+# "store_live" and "store_summary": the requests of a store's visualiser (widget/stored.py)
 MESSAGE_TYPES = frozenset({"fetch", "recompute", "attribute", "quality", "cancel", "export",
-                           "generate"})
+                           "generate", "store_live", "store_summary"})
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 

@@ -223,10 +223,14 @@ class ComputeSession:
                              "examples checked)"
             scanning(0.0)
 
-        found = viz.fetch(int(filters.get("num_examples", 4)),
-                          filters.get("prediction", "all"), filters.get("classes") or [],
-                          max_batches, bool(filters.get("restart")),
-                          should_stop=job.stopped.is_set, on_batch=on_batch)
+        if filters.get("store") is not None and hasattr(viz, "fetch_page"):
+            # a page of an attribution store (widget/stored.py): read by position, no scan
+            found = viz.fetch_page(filters["store"], should_stop=job.stopped.is_set)
+        else:
+            found = viz.fetch(int(filters.get("num_examples", 4)),
+                              filters.get("prediction", "all"), filters.get("classes") or [],
+                              max_batches, bool(filters.get("restart")),
+                              should_stop=job.stopped.is_set, on_batch=on_batch)
         count = len(found.examples)
         models = len(viz.models)
         # predictions first: every card appears before any attribution starts
@@ -245,7 +249,8 @@ class ComputeSession:
                 self._send_result(job, example.id, m, result, second)
         state = job.stop_reason if job.stopped.is_set() else "complete"
         self._done(job, state, message=found.message if state == "complete" else "",
-                   scanned=found.scanned, found=count, dataset_end=found.dataset_end)
+                   scanned=found.scanned, found=count, dataset_end=found.dataset_end,
+                   **found.extra)
 
     def _recompute(self, job: Job) -> None:
         settings, compare = self.visualizer.request_settings(job.payload.get("settings") or {})
@@ -392,7 +397,9 @@ class ComputeSession:
         return outcome.wire
 
     def _remember(self, key: Tuple[Any, ...], wire: Dict[str, Any]) -> None:
-        if wire["error"] is None:
+        # stored maps (widget/stored.py) are read from disk, not cached: a live recompute of
+        # the same settings must not find them
+        if wire["error"] is None and not wire.get("stored"):
             self._cache[key] = wire
             while len(self._cache) > RESULT_CACHE:
                 self._cache.popitem(last=False)

@@ -120,6 +120,9 @@ class VisualizerWidget(anywidget.AnyWidget):
                 self.session.submit(kind, request_id, content)
             elif kind == "export":
                 self._emit({"type": "export", "id": request_id, "html": self.to_html()})
+            elif kind in getattr(self.visualizer, "requests", {}):
+                # request types a visualiser adds (a store's pages: widget/stored.py)
+                self.visualizer.requests[kind](self, content)
             else:
                 raise ValueError(f"unknown message type {kind!r}")
         except Exception as error:
@@ -130,7 +133,8 @@ class VisualizerWidget(anywidget.AnyWidget):
     def _emit(self, message: Dict[str, Any]) -> None:
         if message.get("type") == "done":
             self.status = {key: message.get(key) for key in
-                           ("id", "kind", "state", "message", "dataset_end", "scanned", "found")}
+                           ("id", "kind", "state", "message", "dataset_end", "scanned", "found",
+                            "page")}
         if self.transport is not None:
             self.transport(message)
             return

@@ -13,8 +13,10 @@ import { inputsSection } from "./sections/inputs";
 import { methodSection } from "./sections/method";
 import type { Section } from "./sections/section";
 import { speedSection } from "./sections/speed";
+import { storeSection } from "./sections/store";
 import type { Shared } from "./shared";
 import type { Example } from "./types";
+import { datasetPanel } from "./views/dataset_panel";
 import { qualityPanel } from "./views/quality";
 import { element } from "./views/view";
 import { ZOOM_EVENT, ZoomDialog, type ZoomSource } from "./zoom";
@@ -55,6 +57,8 @@ export class App {
   private examplesBox = element("div", "iw-examples");
   private status: StatusParts;
   private zoom: ZoomDialog;
+  private pager: HTMLElement | null = null;
+  private panel: HTMLElement | null = null;
 
   constructor(private shared: Shared, el: HTMLElement) {
     this.root = element("div", "insight-widget");
@@ -62,6 +66,19 @@ export class App {
     this.status = statusParts(shared, this.root, "Static export: re-colouring works here; fetching and new attributions need a running kernel.");
     const context = { shared, view: this };
     this.sections = [methodSection(context), inputsSection(context), examplesSection(context), displaySection(context), speedSection(context)];
+    // a store (from_store): its section pages through the stored examples, its panel plots
+    // the per-class summaries; the scan filters do not apply to a store's pages
+    const store = shared.spec.store ? storeSection(context, shared.spec.store) : null;
+    if (store) {
+      this.sections.splice(2, 1, store);
+      this.pager = store.pager;
+      this.cleanups.push(store.destroy);
+    }
+    if (shared.spec.store?.summary) {
+      const panel = datasetPanel(shared);
+      this.panel = panel.el;
+      this.cleanups.push(panel.destroy);
+    }
     el.append(this.root);
     this.zoom = new ZoomDialog(this.root);
     this.build();
@@ -79,7 +96,12 @@ export class App {
     fetch.disabled = shared.isStatic;
     const bar = element("div", "iw-bar-row");
     bar.append(fetch, this.status.statusBox, saveButton(shared));
-    this.root.append(controls, bar, this.status.progressBox, this.examplesBox, this.zoom.el);
+    if (this.pager) {
+      fetch.textContent = "Show page";
+      fetch.title = "load the stored examples of this page (Store)";
+      bar.insertBefore(this.pager, this.status.statusBox);
+    }
+    this.root.append(controls, bar, this.status.progressBox, ...(this.panel ? [this.panel] : []), this.examplesBox, this.zoom.el);
     const onZoom = (event: Event) => this.zoom.open((event as CustomEvent<ZoomSource>).detail, event.target as HTMLElement);
     this.root.addEventListener(ZOOM_EVENT, onZoom);
     this.cleanups.push(cardNavigation(this.examplesBox), () => this.root.removeEventListener(ZOOM_EVENT, onZoom), () => this.zoom.close());
@@ -139,6 +161,10 @@ export class App {
           this.renderExamples();
         },
         onQuality: shared.isStatic ? undefined : (e, m, compare) => shared.requestQuality(e, m, compare),
+        onLive: shared.isStatic ? undefined : (e, m, t) => {
+          shared.live(e, m, t);
+          this.renderExamples();
+        },
       });
       card.rows.forEach((row, m) => row.classList.toggle("iw-busy", busy(example.id, m)));
       this.cards.set(example, card);

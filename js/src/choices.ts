@@ -44,6 +44,8 @@ export class Choices {
       classes: saved.filters?.classes ?? [],
       num_examples: saved.filters?.num_examples ?? 4,
       max_batches: saved.filters?.max_batches ?? 64,
+      // a store's page query (sections/store.ts), so a reopened widget shows the same page
+      ...(saved.filters?.store ? { store: { ...saved.filters.store } } : {}),
     };
   }
 

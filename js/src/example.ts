@@ -6,6 +6,7 @@ import { button, select } from "./controls";
 import type { DisplayOptions, Example, ModelResult, Spec, WireTensor } from "./types";
 import { imageView, type Picture } from "./views/image";
 import { legend } from "./views/legend";
+import { storedNote } from "./views/stored";
 import { neuronView } from "./views/neurons";
 import { tabularView } from "./views/tabular";
 import { textView } from "./views/text";
@@ -21,6 +22,8 @@ export interface CardContext {
   onTarget: (exampleId: number, model: number, target: number) => void;
   /** ask for the quality panel of a shown map (absent: no button, e.g. a static export) */
   onQuality?: (exampleId: number, model: number, compare: boolean) => void;
+  /** recompute a stored map live (a store's examples; views/stored.ts) */
+  onLive?: (exampleId: number, model: number, target: number | null) => void;
 }
 
 /** A view plus its colour-bar legend; ``group`` names what "shared" normalisation pools. */
@@ -264,6 +267,8 @@ export function exampleCard(example: Example, context: CardContext): Card {
       meta.append(element("span", "", `${result.method} · ${target}`), ...resultNotes(result));
       side.append(meta, contributionBars(result, context));
       if (result.warning) side.append(element("div", "iw-note", result.warning));
+      const stored = context.onLive ? storedNote(result, () => context.onLive!(example.id, m, result.target)) : null;
+      if (stored) side.append(stored);
       if (result.error) {
         const error = element("div", "iw-error", result.error);
         error.dataset.testid = "iw-error";

@@ -5,7 +5,7 @@ import { restoreBuffers } from "./wire";
 
 const KINDS = new Set<KernelMessage["type"]>([
   "fetch_started", "progress", "example", "result", "done", "export",
-  "generated", "llm_started", "llm_rows", "llm_result", "quality",
+  "generated", "llm_started", "llm_rows", "llm_result", "quality", "reply",
 ]);
 
 interface Envelope {

@@ -14,6 +14,9 @@ function isLLMMessage(message: KernelMessage): message is LLMMessage {
   return LLM_REPLIES.has(message.type);
 }
 
+/** A reply to an ``ask`` (the dataset panel's summaries). */
+export type Reply = Extract<KernelMessage, { type: "reply" }>;
+
 let requestCounter = 0;
 export function requestId(): string {
   requestCounter += 1;
@@ -34,6 +37,7 @@ export class Shared {
   /** attribute requests in flight, by "example:model", so every view marks the row busy */
   readonly pending = new Map<string, RequestId>();
   private exports = new Map<RequestId, (html: string) => void>();
+  private replies = new Map<RequestId, (reply: Reply) => void>();
   private placements = new Map<object, Placement>();
   private placementListeners = new Set<() => void>();
   private cleanups: (() => void)[] = [];
@@ -78,6 +82,11 @@ export class Shared {
       this.exports.delete(message.id);
       return;
     }
+    if (message.type === "reply") {
+      this.replies.get(message.id)?.(message);
+      this.replies.delete(message.id);
+      return;
+    }
     this.quality.apply(message);
     if (message.type === "quality") return;
     if (isLLMMessage(message)) {
@@ -105,6 +114,23 @@ export class Shared {
     this.pending.set(`${example}:${model}`, id);
     this.store.started(id, "attribute");
     this.model.send({ type: "attribute", id, example, model, target, settings: this.choices.settings() });
+  }
+
+  /** Recompute one example live (a store's example: its stored map is no longer shown). */
+  live(example: number, model: number, target: number | null): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    this.pending.set(`${example}:${model}`, id);
+    this.store.started(id, "attribute");
+    this.model.send({ type: "store_live", id, example, model, target, settings: this.choices.settings() });
+  }
+
+  /** Ask the kernel for data that is not an example (a store's summaries); ``onReply`` once. */
+  ask(message: { type: "store_summary"; statistic?: string }, onReply: (reply: Reply) => void): void {
+    if (this.isStatic) return;
+    const id = requestId();
+    this.replies.set(id, onReply);
+    this.model.send({ ...message, id });
   }
 
   /** Generation view: continue the draft's prompt greedily. */

@@ -45,9 +45,56 @@ export interface Spec {
   use_label_for_attr: boolean;
   predictions: string[];
   max_examples: number;
+  /** set when the visualiser shows an attribution store (widget/store_view.py) */
+  store?: StoreSpec;
   /** "llm": the generation view (llm_visualizer.py); absent: the classifier view */
   kind?: "llm";
   llm?: LLMSpec;
+}
+
+/** The store a visualiser pages through (``StorePages.spec``). */
+export interface StoreSpec {
+  method: string;
+  examples: number;
+  /** the attribute() arguments the stored maps were made with */
+  arguments: Record<string, unknown>;
+  target: unknown;
+  /** per-example columns to filter and sort by (score, delta, total, abs_total, max_abs, ...) */
+  statistics: string[];
+  /** the store has per-class summaries (the dataset panel) */
+  summary: boolean;
+}
+
+/** A page request: ``filters.store`` of a fetch (``store_view.StoreQuery``). */
+export interface StoreQuery {
+  label: string;
+  prediction: string;
+  correct: "all" | "correct" | "incorrect";
+  statistic: string;
+  minimum: number | null;
+  maximum: number | null;
+  sort: string;
+  descending: boolean;
+  page: number;
+  size: number;
+}
+
+/** Where the shown page is (the fetch's "done" message). */
+export interface PageInfo {
+  number: number;
+  pages: number;
+  size: number;
+  matching: number;
+  total: number;
+}
+
+/** One plot of the dataset panel (``StorePages.summary_message``). */
+export interface ClassSummary {
+  name: string;
+  count: number;
+  map: WireTensor | null;
+  bars: WireTensor | null;
+  bars_of: "channel" | "feature" | null;
 }
 
 /** The generation view's own choices (llm_methods.py). */
@@ -129,6 +176,8 @@ export interface ModelResult {
   shared_targets?: number;
   /** with speed options on, once per request: ||a_fast − a|| / ||a|| and both run times */
   speed_error?: { relative: number | null; seconds?: number; reference_seconds?: number } | null;
+  /** a stored map: the arguments it was made with, and those that differ from the selected */
+  stored?: { arguments: Record<string, unknown>; differs: string[] } | null;
 }
 
 export type FeatureInput =
@@ -171,6 +220,8 @@ export interface Filters {
   classes: string[];
   num_examples: number;
   max_batches?: number;
+  /** a store's page (only with ``spec.store``): fetch reads this page instead of scanning */
+  store?: StoreQuery;
 }
 
 export interface Status {
@@ -182,6 +233,7 @@ export interface Status {
   scanned?: number;
   found?: number;
   detail?: string;
+  page?: PageInfo | null;
 }
 
 /** The synced traits (widget.py), as the front end reads them. */
@@ -211,6 +263,7 @@ export type KernelMessage =
   | { type: "result"; id: RequestId; example: number; model: number; result: ModelResult; compare?: ModelResult | null }
   | ({ type: "done"; id: RequestId } & Status)
   | { type: "export"; id: RequestId; html: string }
+  | { type: "reply"; id: RequestId; kind: "store_summary"; statistic: string; method: string; classes: ClassSummary[] }
   | LLMMessage
   | QualityMessage;
 
@@ -254,6 +307,8 @@ export type FrontendMessage =
   | { type: "fetch" | "recompute"; id: string; settings: Settings; filters: Filters }
   | { type: "attribute"; id: string; example: number; model: number; target: number; settings: Settings }
   | { type: "quality"; id: string; example: number; model: number; target: number | null; compare: boolean; settings: Settings }
+  | { type: "store_live"; id: string; example: number; model: number; target: number | null; settings: Settings }
+  | { type: "store_summary"; id: string; statistic?: string }
   | { type: "cancel"; id: string; request?: RequestId }
   | { type: "export"; id: string }
   | { type: "generate"; id: string; prompt: string; max_new_tokens: number }

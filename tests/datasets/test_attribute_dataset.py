@@ -323,3 +323,18 @@ def test_per_class_summaries_beyond_the_memory_budget_are_refused(model, images)
     with memory_budget(3 * 6 * 6 * 80 * 2):
         assert attribute_dataset(Saliency(model), loader(x, y), summary_by=None,
                                  progress=False).per_class == {}
+
+
+def test_grouped_moments_equal_the_moments_of_each_group():
+    from insight_widget.datasets.summary import Moments
+
+    g = torch.Generator().manual_seed(3)
+    samples = torch.randn(13, 2, 3, generator=g) * 1e3 + 5.0  # offset: a cancellation test
+    groups = torch.tensor([2, 0, 0, 1, 2, 2, 0, 1, 3, 0, 2, 1, 0])  # group 3 has one row
+    for k, moments in enumerate(Moments.grouped(samples, groups, 4)):
+        direct = Moments.of(samples[groups == k])
+        assert moments.count == direct.count
+        for name in ("mean", "m2", "minimum", "maximum"):
+            # both are two-pass float64 computations: equal up to float64 rounding
+            torch.testing.assert_close(getattr(moments, name), getattr(direct, name),
+                                       rtol=1e-12, atol=1e-9)

@@ -37,7 +37,9 @@ def test_stored_maps_are_shown_without_recomputing(setting):
     _model, _batches, _path, store, _features = setting
     visualizer = _visualizer(setting)
     example = visualizer.fetch(6).examples[5]
-    settings = visualizer.make_settings("Integrated Gradients")
+    # the arguments the store was written with (other ones are named: test_store_pages.py)
+    settings = visualizer.make_settings("Integrated Gradients",
+                                        {"n_steps": 4, "delta_tolerance": None})
     outcome = visualizer.attribute(example, 0, settings)
     assert outcome.wire["warning"] == "stored map (not recomputed)"
     torch.testing.assert_close(outcome.attributions[0][0],
