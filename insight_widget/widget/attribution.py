@@ -444,19 +444,21 @@ class AttributionRunner:
 
     def _run_progressive(self, spec: MethodSpec, call: EngineCall, wire: Dict[str, Any],
                          started: float, partial: Optional[PartialListener]) -> Outcome:
-        """Iterate ``attribute_progressive``; each round's map goes to ``partial`` when it is
-        ready for one (the last round is the outcome). Cancelling raises from inside the
-        iteration (progress callback), so the listener's last map is the last one shown."""
+        """Iterate ``attribute_progressive``; each round that is not the last (``final``) goes
+        to ``partial`` as soon as it arrives, when the listener is ready for one (the last
+        round is the outcome): the first map shows after the first round, not the second.
+        Cancelling raises from inside the iteration (progress callback), so the listener's
+        last map is the last one shown."""
         kwargs = {k: v for k, v in call.kwargs.items()
                   if k not in ("n_steps", "return_convergence_delta")}
         rounds = call.method.attribute_progressive(call.inputs, **kwargs)
         ready = getattr(partial, "ready", lambda: True)
         previous = None
         for current in rounds:
-            if previous is not None and partial is not None and ready():
+            if not current.final and partial is not None and ready():
                 shown = dict(wire, attribution=list(wire["attribution"]),
                              contributions=list(wire["contributions"]))
-                self._encode_round(spec, call, previous, shown)
+                self._encode_round(spec, call, current, shown)
                 shown.update(partial=True, seconds=round(time.perf_counter() - started, 4))
                 partial(shown)
             previous = current

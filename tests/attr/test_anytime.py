@@ -14,6 +14,7 @@ from insight_widget.attr import (
     NeuronIntegratedGradients,
     NoiseTunnel,
     attribution_progress,
+    memory_budget,
 )
 from insight_widget.examples import shapes, tabular
 from insight_widget.testing import EmbeddingTextClassifier, seeded, token_batch
@@ -66,8 +67,9 @@ def test_simpson_panels_integrate_a_cubic_path_exactly_after_the_first_round():
     x = torch.randn(3, 5, dtype=torch.float64)
     results = list(IntegratedGradients(Cubic()).attribute_progressive(x, target=0))
     assert len(results) == 1
-    assert results[0].steps.tolist() == [5, 5, 5]
-    assert results[0].converged.all()
+    # one Simpson panel (3 nodes) is exact for a quadratic: the first round is the last
+    assert results[0].steps.tolist() == [3, 3, 3]
+    assert results[0].converged.all() and results[0].final
     torch.testing.assert_close(results[0].attributions, x ** 3, rtol=1e-12, atol=1e-12)
 
 
@@ -80,6 +82,8 @@ def test_progressive_results_refine_until_converged_and_end_where_attribute_ends
     results = list(ig.attribute_progressive(x, target=target, delta_tolerance=0.005))
     steps = torch.stack([r.steps for r in results])
     assert (steps[1:] >= steps[:-1]).all()
+    # only the last round says no round follows (a streaming caller shows the others at once)
+    assert [r.final for r in results] == [False] * (len(results) - 1) + [True]
     for earlier, later in zip(results, results[1:]):
         # A converged example is no longer refined.
         assert (later.steps[earlier.converged] == earlier.steps[earlier.converged]).all()
@@ -170,3 +174,38 @@ def test_bad_anytime_arguments_raise_value_errors_naming_them(kwargs, argument):
             method.attribute(x, **extra, **call)
     with pytest.raises(ValueError, match=argument):
         NeuronIntegratedGradients(model, model).attribute(x, (0,), **call)
+
+
+class Expanding(nn.Module):
+    """Saves 64x its input bytes for backward (tanh keeps its output), twice the 32x the
+    chunk planner guesses before it has measured: a model whose activation size is known."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.register_buffer("readout", torch.randn(64 * width, 2))
+        self.rows_per_call = []
+
+    def forward(self, x):
+        self.rows_per_call.append(x.shape[0])
+        return torch.tanh(x.repeat(1, 64)) @ self.readout
+
+
+def test_anytime_rounds_keep_saved_activations_under_the_memory_budget():
+    width = 256
+    model = Expanding(width)
+    x = torch.randn(2, width)
+    saved_per_row = 64 * width * 4  # tanh's float32 output: 64 KiB per path row
+    budget = 150 << 10  # two rows fit, three do not
+    with memory_budget(budget):
+        final = IntegratedGradients(model).attribute(
+            x, target=0, n_steps="auto", delta_tolerance=1e-4, step_budget=17,
+            return_convergence_delta=True)
+    assert sum(model.rows_per_call) > 6  # refined past the first round (2 examples x 3 nodes)
+    assert max(model.rows_per_call) * saved_per_row <= budget, model.rows_per_call
+    # the budget's chunks change no value: the same call, one chunk per round
+    model.rows_per_call.clear()
+    unchunked = IntegratedGradients(model).attribute(
+        x, target=0, n_steps="auto", delta_tolerance=1e-4, step_budget=17,
+        return_convergence_delta=True)
+    assert max(model.rows_per_call) > 2
+    torch.testing.assert_close(final, unchunked, rtol=1e-5, atol=1e-6)

@@ -339,6 +339,27 @@ def test_anytime_maps_stream_each_round_with_delta_and_steps_before_the_final_on
     assert "partial" not in stored and stored["steps"] == final["steps"]
 
 
+def test_the_first_anytime_map_is_sent_as_soon_as_the_first_round_is_evaluated(monkeypatch):
+    from insight_widget.widget import session
+
+    model = SlowUnderGrad(0.0)  # no delay; the hook below counts gradient evaluations
+    evaluations = []
+    model.register_forward_hook(lambda *_: evaluations.append(torch.is_grad_enabled()))
+    at_partial = []
+    send = session.PartialMaps.__call__
+
+    def recording(self, wire):
+        at_partial.append((wire["steps"], sum(evaluations)))
+        send(self, wire)
+
+    monkeypatch.setattr(session.PartialMaps, "__call__", recording)
+    driver = Driver(make_cifar_visualizer(models=model))
+    driver.request("fetch", settings=ANYTIME, filters={"num_examples": 1})
+    # the first round (3 nodes, one chunk under internal_batch_size 4) is shown before the
+    # second round's evaluation starts
+    assert at_partial[0] == (3, 1)
+
+
 def test_cancelling_mid_refinement_keeps_the_last_map_marked_unconverged():
     driver = Driver(make_cifar_visualizer(models=SlowUnderGrad(0.05)))
     request = driver.request("fetch", wait=False, settings=ANYTIME, filters={"num_examples": 1})

@@ -65,12 +65,15 @@ class AnytimeResult:
     ``delta``: convergence delta per example, shape (N,).
     ``steps``: gradient evaluations (path nodes) spent per example, shape (N,), int64.
     ``converged``: whether |delta| <= tolerance x |F(x) - F(x')| per example, shape (N,).
+    ``final``: no refinement round follows (every example converged or spent its budget), so
+    a caller streaming the rounds can show each one as soon as it arrives.
     """
 
     attributions: Any
     delta: Tensor
     steps: Tensor
     converged: Tensor
+    final: bool = False
 
     @property
     def all_converged(self) -> bool:
@@ -196,8 +199,8 @@ class _Example:
 
 
 def _initial_panels(step_budget: int) -> List[_Panel]:
-    if step_budget >= 5:
-        return [_Panel(0.0, 0.5, 0.25), _Panel(0.5, 1.0, 0.75)]
+    # One Simpson panel (3 nodes): the first map after 3 passes; its refinement adds the
+    # nodes 1/4 and 3/4 (the two-panel Simpson rule), so no pass is spent on a coarse start.
     if step_budget >= 3:
         return [_Panel(0.0, 1.0, 0.5)]
     return [_Panel(0.0, 1.0)]
@@ -232,6 +235,9 @@ class AnytimePathIntegral:
         self.examples = [_Example(_initial_panels(step_budget)) for _ in range(self.n)]
         self._bank: List[Tuple[Tuple[Tensor, ...], Tensor]] = []  # (gradients, example ids)
         self._bank_rows = 0
+        # autograd's saved bytes per row, measured on the first round's first chunk and reused
+        # by every later round (each round plans its own chunks)
+        self._saved_row_bytes: Optional[int] = None
 
     # -- refinement ---------------------------------------------------------------------------
     def rounds(self) -> Iterator[None]:
@@ -246,7 +252,7 @@ class AnytimePathIntegral:
             self._assess()
             report_progress(self._progress(), 1.0)
             yield None
-            if all(e.done for e in self.examples):
+            if self.finished:
                 return
 
     def _initial_requests(self) -> List[Tuple[int, float]]:
@@ -287,7 +293,8 @@ class AnytimePathIntegral:
         device = self.inputs[0].device
         examples = torch.tensor([r[0] for r in requests], dtype=torch.long, device=device)
         alphas = torch.tensor([r[1] for r in requests], dtype=torch.float64, device=device)
-        planner = ChunkPlanner(len(requests), 1, self.internal_batch_size, self.row_bytes)
+        planner = ChunkPlanner(len(requests), 1, self.internal_batch_size, self.row_bytes,
+                               saved_row_bytes=self._saved_row_bytes, cautious=True)
         for start, stop in planner:
             ex, al = examples[start:stop], alphas[start:stop]
             points = rows_on_path(self.inputs, self.baselines, ex, al)
@@ -305,6 +312,7 @@ class AnytimePathIntegral:
                 self.examples[index].nodes[alpha] = (self._bank_rows + offset,
                                                      h_values[offset], f_values[offset])
             self._bank_rows += stop - start
+        self._saved_row_bytes = planner.saved_row_bytes
 
     def _assess(self) -> None:
         for example in self.examples:
@@ -317,6 +325,11 @@ class AnytimePathIntegral:
             example.converged = abs(delta) <= max(self.tolerance * abs(f1 - f0), floor)
             if example.converged or len(example.nodes) >= self.step_budget:
                 example.done = True
+
+    @property
+    def finished(self) -> bool:
+        """Whether every example is done (converged or out of budget): no round follows."""
+        return all(e.done for e in self.examples)
 
     def _progress(self) -> float:
         return sum(1.0 if e.done else len(e.nodes) / self.step_budget
@@ -368,7 +381,8 @@ def anytime_results(
     """
     for _ in integral.rounds():
         attributions, flat = finish(integral.gradient_sums())
-        yield AnytimeResult(attributions, delta_of(flat), integral.steps(), integral.converged())
+        yield AnytimeResult(attributions, delta_of(flat), integral.steps(), integral.converged(),
+                            final=integral.finished)
 
 
 def last_result(results: Iterator[AnytimeResult]) -> AnytimeResult:

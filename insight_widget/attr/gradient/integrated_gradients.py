@@ -149,7 +149,7 @@ class IntegratedGradients(MultipliesByInputsOption, GradientAttribution):
         """Anytime Integrated Gradients: yields an :class:`AnytimeResult` (attributions, delta
         (N,), steps (N,), converged (N,)) after each refinement round, the last one final.
 
-        The first result comes after 5 nodes per example (fewer if ``step_budget`` < 5); each
+        The first result comes after 3 nodes per example (2 if ``step_budget`` is 2); each
         round then refines the panels with the largest local completeness error of every
         example not yet converged, all examples' new nodes in one batched evaluation.
         Stopping the iteration early is cancelling: the last result stays valid (its
