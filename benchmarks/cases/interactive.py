@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Tuple
 
 import captum.attr as captum_attr
 import torch
@@ -105,6 +105,22 @@ def _trained_models() -> List[Tuple[str, nn.Module, Tensor]]:
             ("demo MLP (tabular)", tabular.load_model(), table)]
 
 
+def _passes_at_captum_50_delta(model: nn.Module, x: Tensor, target: Tensor, scale: Tensor
+                               ) -> Tuple[List[int], List[float]]:
+    """Per example: the relative delta of Captum's default (50 Gauss-Legendre steps) and the
+    passes anytime IG spends to reach it (its tolerance set to that delta)."""
+    _, delta = captum_attr.IntegratedGradients(model).attribute(
+        x, target=target, n_steps=50, return_convergence_delta=True)
+    relative = _relative(delta, scale).tolist()
+    ig = IntegratedGradients(model)
+    passes = []
+    for e, tolerance in enumerate(relative):
+        final = last_result(ig.attribute_progressive(
+            x[e:e + 1], target=target[e:e + 1], delta_tolerance=max(tolerance, 1e-6)))
+        passes.append(int(final.steps[0]))
+    return passes, relative
+
+
 def convergence() -> str:
     lines = [f"rule: |delta| <= {TOLERANCE} |F(x) - F(x')|, zero baseline, predicted class; "
              "passes = gradient rows per example (Captum adds 2 forward rows for its delta); "
@@ -132,6 +148,10 @@ def convergence() -> str:
             f"{[str(n) if n > 0 else '>200' for n in captum_steps]} "
             f"(mean {statistics.mean(captum_cost):.1f}); Captum/ours passes at equal rule "
             f"{ratios[-1]:.2f}x; vs Captum's 50-step default {ratios_default:.2f}x (goal >= 2)")
+        equal = _passes_at_captum_50_delta(model, x, target, scale)
+        lines.append(f"    at the delta Captum's 50-step default reaches per example "
+                     f"{[f'{d:.4f}' for d in equal[1]]} (relative): ours passes {equal[0]}, "
+                     f"{50 * len(equal[0]) / sum(equal[0]):.2f}x fewer than 50 (goal >= 2)")
         ours_err = _error(final.attributions, reference)
         captum_err = _error(torch.cat(captum_maps), reference)
         lines.append(f"    attr err ours {[f'{v:.3f}' for v in ours_err]}; Captum at its n "
@@ -145,54 +165,87 @@ def _timed(fn: Callable[[], Any]) -> Tuple[float, Any]:
     return time.perf_counter() - start, value
 
 
+def _both(fn: Callable[[], Any]) -> Tuple[float, float, Any]:
+    """(wall seconds, process CPU seconds, value) of one call: the CPU time is steadier on a
+    shared machine (other jobs' load shows in the wall time only)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    value = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, value
+
+
+def _span(values: List[float], digits: int = 2) -> str:
+    return f"{min(values):.{digits}f}" if len(values) == 1 or round(min(values), digits) == \
+        round(max(values), digits) else f"{min(values):.{digits}f}-{max(values):.{digits}f}"
+
+
+REPEATS = 2
+
+
+def _anytime_example(ig: IntegratedGradients, x: Tensor, target: Tensor
+                     ) -> Tuple[float, float, int]:
+    """(seconds to the first round, seconds to the last, nodes) of one example's anytime IG."""
+    start = time.perf_counter()
+    first = None
+    steps = 0
+    for result in ig.attribute_progressive(x, target=target, delta_tolerance=TOLERANCE):
+        first = time.perf_counter() - start if first is None else first
+        steps = int(result.steps[0])
+    assert first is not None
+    return first, time.perf_counter() - start, steps
+
+
+def _forward_backward(model: nn.Module, x: Tensor, targets: Tensor) -> Tuple[float, float]:
+    """CPU seconds of the forward (building the graph) and of one input-gradient backward."""
+    z = x.detach().clone().requires_grad_()
+    forward, _, selected = _both(lambda: model(z).gather(1, targets[:, None]).sum())
+    backward, _, _ = _both(lambda: torch.autograd.grad(selected, z))
+    return forward, backward
+
+
 def _interactive_one(name: str, model: nn.Module, x: Tensor) -> List[str]:
     lines = []
-    plain, _ = _timed(lambda: model(x))  # warm-up and the plain forward of the batch
-    plain, _ = _timed(lambda: model(x))
-    t_pred, logits = _timed(lambda: predict(model, x))
+    with torch.no_grad():
+        model(x)  # warm-up (first-call kernel selection) of the forward ...
+    _forward_backward(model, x[:1], torch.zeros(1, dtype=torch.long))  # ... and the backward
+    ratios = []
+    for _ in range(REPEATS):  # interleaved: plain forward of the batch, then predictions
+        with torch.no_grad():
+            plain, _ = _timed(lambda: model(x))
+        t_pred, logits = _timed(lambda: predict(model, x))
+        ratios.append(t_pred / plain)
     target = logits.argmax(1)
-    lines.append(f"{name}: predictions {t_pred:.2f} s = {t_pred / plain:.2f} x one forward of "
-                 f"the batch (goal <= 1.5)")
+    lines.append(f"{name}: predictions {t_pred:.2f} s = {_span(ratios)} x one forward of the "
+                 f"batch ({REPEATS} interleaved runs; goal <= 1.5)")
     with torch.no_grad():
         scale = model(x).gather(1, target[:, None])[:, 0] - model(
             torch.zeros_like(x)).gather(1, target[:, None])[:, 0]
+    # Captum's n_steps per example (the search is not timed), then both timed example by
+    # example, interleaved, as the visualiser streams them.
+    captum_steps, _ = _captum_smallest(model, x, target, scale)
     ig = IntegratedGradients(model)
-    start = time.perf_counter()
-    first: Optional[float] = None
-    ours_steps: List[int] = []
-    for e in range(x.shape[0]):
-        last = None
-        for partial in ig.attribute_progressive(x[e:e + 1], target=target[e:e + 1],
-                                                delta_tolerance=TOLERANCE):
-            if first is None:
-                first = time.perf_counter() - start
-            last = partial
-        assert last is not None
-        ours_steps.append(int(last.steps[0]))
-    ours_all = time.perf_counter() - start
-    t_captum, (captum_steps, _) = _timed(lambda: _captum_smallest(model, x, target, scale))
-    # Captum's time for the steps it needed only (the search also ran smaller n_steps).
     ig_c = captum_attr.IntegratedGradients(model)
-    t_captum = 0.0
-    t_captum_first = None
-    for e, n in enumerate(captum_steps):
-        t, _ = _timed(lambda e=e, n=n: ig_c.attribute(
-            x[e:e + 1], target=target[e:e + 1], n_steps=abs(n), return_convergence_delta=True))
-        t_captum += t
-        t_captum_first = t if t_captum_first is None else t_captum_first
-    lines.append(
-        f"    anytime IG example after example: first map {first:.2f} s (goal <= 2 s), every "
-        f"map converged {ours_all:.2f} s, passes {ours_steps}; Captum GL at the smallest "
-        f"n_steps reaching the rule {[abs(n) for n in captum_steps]}: first map "
-        f"{t_captum_first:.2f} s, all {t_captum:.2f} s; ours/Captum all {ours_all / t_captum:.2f}"
-        f" (goal <= 0.5)")
+    for repeat in range(REPEATS):
+        first, ours_all, c_first, c_all, ours_cpu, c_cpu = None, 0.0, None, 0.0, 0.0, 0.0
+        ours_steps: List[int] = []
+        for e, n in enumerate(captum_steps):
+            wall, cpu, (t_first, _, steps) = _both(
+                lambda e=e: _anytime_example(ig, x[e:e + 1], target[e:e + 1]))
+            first = ours_all + t_first if first is None else first
+            ours_all, ours_cpu = ours_all + wall, ours_cpu + cpu
+            ours_steps.append(steps)
+            wall, cpu, _ = _both(lambda e=e, n=n: ig_c.attribute(
+                x[e:e + 1], target=target[e:e + 1], n_steps=abs(n),
+                return_convergence_delta=True))
+            c_first = wall if c_first is None else c_first
+            c_all, c_cpu = c_all + wall, c_cpu + cpu
+        lines.append(
+            f"    run {repeat + 1}: anytime IG example after example: first map {first:.2f} s "
+            f"(goal <= 2 s), every map converged {ours_all:.2f} s, passes {ours_steps}; Captum "
+            f"GL at the smallest n_steps reaching the rule {[abs(n) for n in captum_steps]}: "
+            f"first map {c_first:.2f} s, all {c_all:.2f} s; ours/Captum all: wall "
+            f"{ours_all / c_all:.2f}, CPU {ours_cpu / c_cpu:.2f} (goal <= 0.5)")
+    lines.extend(_top_targets(model, ig, x[:1]))
     steps = 16
-    one, _ = _timed(lambda: ig.attribute(x[:1], target=target[:1], n_steps=steps))
-    with torch.no_grad():
-        top5 = model(x[:1]).topk(5, dim=1).indices
-    five, _ = _timed(lambda: attribute_all_targets(ig, x[:1], top5, n_steps=steps))
-    lines.append(f"    top-5 targets (IG {steps} steps, 1 example): {five / one:.2f} x one target "
-                 f"(goal <= 1.5)")
     for label, fast in (("bfloat16 autocast", SpeedOptions(model, autocast=True)),
                         ("channels-last", SpeedOptions(model, channels_last=True))):
         ig_fast = IntegratedGradients(fast)
@@ -204,6 +257,27 @@ def _interactive_one(name: str, model: nn.Module, x: Tensor) -> List[str]:
         lines.append(f"    {label}: IG {steps} steps {t_fast / t_full:.2f} x the float32 time, "
                      f"attribution error {error:.4f} (relative L2)")
     return lines
+
+
+def _top_targets(model: nn.Module, ig: IntegratedGradients, x: Tensor) -> List[str]:
+    """Top-5 targets against one (IG, 16 steps, 1 example), interleaved, in CPU time; and the
+    floor of exact gradients, one forward + k backwards: (F + kB) / (F + B) with F and B
+    measured on the same 16 path rows."""
+    steps, k = 16, 5
+    with torch.no_grad():
+        top = model(x).topk(k, dim=1).indices
+    ratios, floors = [], []
+    for _ in range(REPEATS):
+        _, one, _ = _both(lambda: ig.attribute(x, target=top[:, 0], n_steps=steps))
+        _, five, _ = _both(lambda: attribute_all_targets(ig, x, top, n_steps=steps))
+        forward, backward = _forward_backward(model, x.expand(steps, *x.shape[1:]),
+                                              top[:, 0].expand(steps))
+        ratios.append(five / one)
+        floors.append((forward + k * backward) / (forward + backward))
+    return [f"    top-{k} targets (IG {steps} steps, 1 example, CPU time): {_span(ratios)} x one "
+            f"target (goal <= 1.5); forward {forward:.2f} s / input-gradient backward "
+            f"{backward:.2f} s on the {steps} rows: floor of one forward + {k} backwards "
+            f"{_span(floors)} x"]
 
 
 _MEMORY_PROBE = r"""

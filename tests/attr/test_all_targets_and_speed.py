@@ -14,6 +14,7 @@ from insight_widget.attr import (
     IntegratedGradients,
     Occlusion,
     Saliency,
+    memory_budget,
 )
 from insight_widget.attr.all_targets import attribute_all_targets
 from insight_widget.attr.speed import AutocastUnsupported, SpeedOptions, predict
@@ -59,6 +60,26 @@ def test_all_targets_equal_k_single_target_calls(conv_case, name, make, kwargs):
             torch.testing.assert_close(delta[:, j], single_delta, rtol=1e-4, atol=1e-5)
         # Same rows, regrouped (a batched backward sums in another order): float32 rounding.
         torch.testing.assert_close(result[:, j], single, rtol=1e-5, atol=1e-6)
+
+
+def test_all_targets_ig_shares_each_forward_and_chunks_as_one_target_does(conv_case):
+    model, x, top = conv_case
+    forwards = []
+    handle = model.register_forward_hook(
+        lambda *_: forwards.append(torch.is_grad_enabled()))
+    ig = IntegratedGradients(model)
+    try:
+        # a budget the planner's input-bytes guess (32 bytes saved per input byte) cannot
+        # show all 8 x 3 path rows fit in: it measures, and one chunk holds them all
+        with memory_budget(60 * x[0].numel() * x.element_size() * 32):
+            ig.attribute(x, target=top[:, 0], n_steps=8)
+            one = sum(forwards)
+            forwards.clear()
+            attribute_all_targets(ig, x, top, n_steps=8)
+    finally:
+        handle.remove()
+    # k targets keep one target's graph: the same gradient forwards, each shared by the k
+    assert sum(forwards) == one
 
 
 def test_all_targets_rejects_bad_targets(conv_case):
