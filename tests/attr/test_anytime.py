@@ -209,3 +209,18 @@ def test_anytime_rounds_keep_saved_activations_under_the_memory_budget():
         return_convergence_delta=True)
     assert max(model.rows_per_call) > 2
     torch.testing.assert_close(final, unchunked, rtol=1e-5, atol=1e-6)
+
+
+def test_a_degenerate_gradient_at_the_zero_baseline_costs_no_refinement():
+    # Bias-free ReLU network: F(alpha x) = alpha F(x), so h = dF/dalpha is constant on (0, 1]
+    # and IG = x * grad F(x); at alpha = 0 exactly every pre-activation is 0, where ReLU' = 0,
+    # so h(0) = 0 is a single-point jump no quadrature should sample.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16, bias=False), nn.ReLU(), nn.Linear(16, 3, bias=False))
+    x = torch.randn(4, 6, dtype=torch.float64)
+    model = model.double()
+    result = list(IntegratedGradients(model).attribute_progressive(x, target=1))[-1]
+    assert result.steps.tolist() == [3] * 4 and result.converged.all()
+    z = x.clone().requires_grad_()
+    (gradient,) = torch.autograd.grad(model(z)[:, 1].sum(), z)
+    torch.testing.assert_close(result.attributions, x * gradient, rtol=1e-6, atol=1e-9)
