@@ -17,7 +17,13 @@ import torch
 from torch import Tensor
 
 from ..attr.core import describe, format_additional_forward_args, run_forward
-from .outputs import OutputCapture, captures_own_output
+from .outputs import (
+    NotOneForward,
+    OutputCapture,
+    PredictionTarget,
+    captures_own_output,
+    chooses_in_forward,
+)
 from .sources import SourceBatch
 
 TargetSpec = Union[None, int, str, Callable[..., Any]]
@@ -138,6 +144,7 @@ class BatchAttributor:
         self.delta = bool(convergence_delta) and bool(method.has_convergence_delta())
         self._takes_args = accepts(method, "additional_forward_args")
         self._own_output = captures_own_output(method)
+        self._prediction_in_forward = target == "prediction" and chooses_in_forward(method)
 
     def _predict(self, batch: SourceBatch) -> Tuple[Optional[Tensor], Optional[Tensor]]:
         """Prediction and score from a forward pass of its own (no gradients)."""
@@ -173,9 +180,21 @@ class BatchAttributor:
         return self.target
 
     def __call__(self, batch: SourceBatch) -> BatchResult:
-        # target='prediction' needs the prediction before the method runs: a forward pass of
-        # its own. Otherwise the method's own call on the unperturbed batch (when it makes
-        # one, see .outputs) supplies prediction and score, and no extra pass is made.
+        if self._prediction_in_forward:
+            # target='prediction' with a method making one forward pass, on the batch: that
+            # pass chooses the predicted class and explains it (.outputs.PredictionTarget)
+            chooser = PredictionTarget(self.forward_func, batch.inputs, self._classify)
+            try:
+                with chooser:
+                    returned = self._attribute(batch, None)
+            except NotOneForward:
+                pass  # another kind of call: the general path below
+            else:
+                return self._result(batch, returned, chooser.predictions, chooser.scores,
+                                    chooser.predictions)
+        # target='prediction' otherwise needs the prediction before the method runs: a
+        # forward pass of its own. Other targets: the method's own call on the unperturbed
+        # batch (when it makes one, see .outputs) supplies prediction and score.
         capture: Optional[OutputCapture] = None
         predictions = scores = None
         if self.target == "prediction" or (self.predictions and not self._own_output):
@@ -183,6 +202,19 @@ class BatchAttributor:
         elif self.predictions:
             capture = OutputCapture(self.forward_func, batch.inputs)
         target = self._target(batch, predictions)
+        if capture is None:
+            returned = self._attribute(batch, target)
+        else:
+            with capture:
+                returned = self._attribute(batch, target)
+            if capture.output is None:  # the method did not evaluate the batch as it is
+                predictions, scores = self._predict(batch)
+            else:
+                predictions, scores = self._classify(capture.output, batch.size)
+        return self._result(batch, returned, predictions, scores, target)
+
+    def _attribute(self, batch: SourceBatch, target: Any) -> Any:
+        """``method.attribute`` on the batch with the job's arguments."""
         kwargs = dict(self.attribute_args)
         if target is not None:
             kwargs["target"] = target
@@ -194,15 +226,10 @@ class BatchAttributor:
         if self.delta:
             kwargs["return_convergence_delta"] = True
         inputs = batch.inputs if batch.is_tuple else batch.inputs[0]
-        if capture is None:
-            returned = self.method.attribute(inputs, **kwargs)
-        else:
-            with capture:
-                returned = self.method.attribute(inputs, **kwargs)
-            if capture.output is None:  # the method did not evaluate the batch as it is
-                predictions, scores = self._predict(batch)
-            else:
-                predictions, scores = self._classify(capture.output, batch.size)
+        return self.method.attribute(inputs, **kwargs)
+
+    def _result(self, batch: SourceBatch, returned: Any, predictions: Optional[Tensor],
+                scores: Optional[Tensor], target: Any) -> BatchResult:
         deltas = None
         if self.delta:
             returned, delta = returned

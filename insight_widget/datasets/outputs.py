@@ -14,11 +14,21 @@ own (no patched layer, no replaced activation: not Layer Integrated Gradients, L
 listed, and only models whose rows are independent (every module in eval mode: stacking 2N
 rows gives each row the output it has alone). When no call qualifies the job runs the forward
 itself.
+
+``target='prediction'`` needs the predicted class before the method runs. A method that makes
+exactly one forward pass, on the batch itself (:func:`chooses_in_forward`: Saliency,
+InputXGradient, GuidedBackprop, Deconvolution, Grad-CAM, layer gradient x activation), is run
+with ``target=None`` under a :class:`PredictionTarget` hook instead: the hook classifies the
+output and returns the output at the predicted class, ``output[i, c_i]`` (n,). The method then
+differentiates exactly what it would with ``target=predictions`` — the selection is the same
+gather, only done in the hook — so the maps are the same numbers, from one forward pass where
+the job otherwise makes two. Any other call (a second one, other rows) raises
+:class:`NotOneForward` and the job takes the general path.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -43,6 +53,16 @@ from ..attr.core import module_of, rows_are_independent
 _OWN_FORWARD = (Saliency, InputXGradient, GuidedBackprop, Deconvolution, DeepLift,
                 IntegratedGradients, FeatureAblation, Occlusion, ShapleyValueSampling,
                 ShapleyValues, LayerGradCam, LayerGradientXActivation)
+
+# ... of which these make exactly one forward pass, on the batch itself
+_ONE_FORWARD = (Saliency, InputXGradient, GuidedBackprop, Deconvolution, LayerGradCam,
+                LayerGradientXActivation)
+
+
+def chooses_in_forward(method: Any) -> bool:
+    """True when ``method``'s only forward pass is on the unperturbed batch, so the predicted
+    class can be chosen inside it (:class:`PredictionTarget`)."""
+    return type(method) in _ONE_FORWARD and module_of(method.forward_func) is not None
 
 
 def captures_own_output(method: Any) -> bool:
@@ -96,3 +116,44 @@ def _starts_with(given: Any, x: Tensor) -> bool:
     if head.data_ptr() == x.data_ptr() and head.stride() == x.stride():
         return True
     return bool(torch.equal(head, x))
+
+
+class NotOneForward(Exception):
+    """The method's forward calls were not the single call on the batch that
+    :class:`PredictionTarget` expects (the job then takes the general path)."""
+
+
+Classify = Callable[[Tensor, int], Tuple[Optional[Tensor], Optional[Tensor]]]
+
+
+class PredictionTarget(OutputCapture):
+    """Context manager for ``target='prediction'`` with a one-forward method run with
+    ``target=None``: the hook classifies the model's output on the batch with ``classify``
+    (output, n) -> (classes, scores) and replaces it by the output at each example's class,
+    (n,). ``predictions`` and ``scores`` hold the classification afterwards."""
+
+    def __init__(self, forward_func: Callable[..., Any], inputs: Sequence[Tensor],
+                 classify: Classify) -> None:
+        super().__init__(forward_func, inputs)
+        self.classify = classify
+        self.predictions: Optional[Tensor] = None
+        self.scores: Optional[Tensor] = None
+
+    def __enter__(self) -> PredictionTarget:
+        if self.model is None or not rows_are_independent(self.model):
+            raise NotOneForward
+        self._handle = self.model.register_forward_hook(self._hook)
+        return self
+
+    def _hook(self, module: Any, args: Any, output: Any) -> Any:
+        if self.output is not None:
+            raise NotOneForward  # a second call
+        super()._hook(module, args, output)
+        n = self.inputs[0].shape[0]
+        if self.output is None or output.shape[0] != n:
+            raise NotOneForward
+        self.predictions, self.scores = self.classify(self.output, n)
+        if self.predictions is None:
+            raise NotOneForward  # no class scores (n, C): the general path names the error
+        chosen = self.predictions.to(output.device).unsqueeze(1)
+        return output.gather(1, chosen).squeeze(1)

@@ -107,3 +107,43 @@ def test_methods_without_the_models_own_output_get_a_forward_of_their_own(model,
     with torch.no_grad():
         predictions = model(x).argmax(1)
     assert store.examples().column("prediction").to_pylist() == predictions.tolist()
+
+
+@pytest.mark.parametrize("name", ["Saliency", "GuidedBackprop", "LayerGradCam"])
+def test_the_predicted_class_is_chosen_inside_the_methods_only_forward(model, images,
+                                                                       tmp_path, name):
+    """target='prediction' (the default): one forward pass per batch where a user's loop
+    makes two (one for the predictions, one in the method), and the same numbers."""
+    x, y = images
+    make = {"Saliency": Saliency, "GuidedBackprop": GuidedBackprop,
+            "LayerGradCam": lambda m: LayerGradCam(m, m.conv)}[name]
+    method = make(model)
+    counter = Counter(model)
+    store = attribute_dataset(method, loader(x, y), output=tmp_path / "s", progress=False)
+    assert counter.calls == 7  # batches of 8 over 50 examples
+    assert model._forward_hooks.keys() == {counter.handle.id}
+    table = store.examples()
+    with torch.no_grad():
+        scores, predictions = torch.softmax(model(x), 1).max(1)
+    assert table.column("prediction").to_pylist() == predictions.tolist()
+    assert table.column("target").to_pylist() == predictions.tolist()
+    torch.testing.assert_close(torch.tensor(table.column("score").to_numpy()), scores,
+                               rtol=0.0, atol=0.0)
+    expected = torch.cat([method.attribute(x[i:i + 8], target=predictions[i:i + 8])
+                          for i in range(0, 50, 8)])
+    assert torch.equal(store.attributions(range(50))[0], expected)
+
+
+def test_a_model_without_class_scores_takes_the_general_path(images):
+    """One value per example: no class to choose, so the general path runs and names the
+    problem (target='prediction' needs class scores)."""
+    x, y = images
+    torch.manual_seed(0)
+    regressor = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(108, 1),
+                                    torch.nn.Flatten(0)).eval()
+    with pytest.raises(RuntimeError, match=r"target='prediction'.*class scores"):
+        attribute_dataset(Saliency(regressor), loader(x, y), progress=False)
+    assert not regressor._forward_hooks
+    summary = attribute_dataset(Saliency(regressor), loader(x, y), target=None,
+                                progress=False)
+    assert summary.count == 50
