@@ -190,14 +190,16 @@ def attribute_dataset(
             assert result is not None
             summary.update(result.attributions, _classes_of(result, summary_by),
                            is_tuple=len(result.attributions) > 1)
-            guard.check(summary, writer)
+            guard.check(summary, writer, result)
             if writer is not None:
                 writer.add(result, summary)
             bar.update(result.size)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()  # what was queued is committed; the open shard is dropped
+        raise
     finally:
         bar.close()
-        if writer is not None:
-            writer.wait()  # a shard in flight is committed even when the job stops
     if writer is None:
         summary.skipped = skipped
         return summary
@@ -216,17 +218,18 @@ class _ClassMemoryGuard:
     """Per-class summaries cost classes x features x 80 bytes; stop before they outgrow the
     memory budget (``insight_widget.attr.set_memory_budget``)."""
 
-    def check(self, summary: DatasetSummary, writer: Optional[StoreWriter]) -> None:
-        overall = summary._overall
-        if overall is None or not summary._classes:
+    def check(self, summary: DatasetSummary, writer: Optional[StoreWriter],
+              result: BatchResult) -> None:
+        classes = len(summary.class_keys)
+        if not classes:
             return
-        features = sum(s.signed.mean.numel() for s in overall)
-        needed = (len(summary._classes) + 1) * features * 80
+        features = sum(a[0].numel() for a in result.attributions)
+        needed = (classes + 1) * features * 80
         if needed > get_memory_budget():
             if writer is not None:
                 writer.flush(summary, wait=True)
             raise ValueError(
-                f"per-class summaries of {len(summary._classes)} classes x {features} features "
+                f"per-class summaries of {classes} classes x {features} features "
                 f"need {needed / 2**20:.0f} MiB, over the memory budget "
                 f"({get_memory_budget() / 2**20:.0f} MiB); pass summary_by=None (overall "
                 "summary only) or raise the budget with set_memory_budget."
