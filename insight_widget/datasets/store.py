@@ -199,22 +199,26 @@ class StoreWriter:
                                  "attribution store; overwrite=True only replaces a store. "
                                  "Choose an empty or new directory.")
             shutil.rmtree(self.path)
-        try:
-            os.makedirs(os.path.join(self.path, SHARDS), exist_ok=True)
-            _atomic_write(os.path.join(self.path, ".write-test"), b"")
-            os.remove(os.path.join(self.path, ".write-test"))
-        except OSError as error:
-            raise ValueError(f"`output` {self.path!r} is not a writable directory: {error}."
-                             ) from None
-        if os.path.exists(manifest_path):
+        resuming = os.path.exists(manifest_path)
+        if resuming:
             with open(manifest_path) as handle:
                 self.manifest = json.load(handle)
             check_same(self.manifest, header, self.path)
-            self._remove_uncommitted()
         else:
             self.manifest = {"format": FORMAT, **header, "shards": [], "skipped": [],
                              "summary": None, "complete": False}
-            self._commit()
+        try:
+            os.makedirs(os.path.join(self.path, SHARDS), exist_ok=True)
+            if resuming:
+                _atomic_write(os.path.join(self.path, ".write-test"), b"")
+                os.remove(os.path.join(self.path, ".write-test"))
+            else:
+                self._commit()  # the first manifest is the test that the store is writable
+        except OSError as error:
+            raise ValueError(f"`output` {self.path!r} is not a writable directory: {error}."
+                             ) from None
+        if resuming:
+            self._remove_uncommitted()
 
     # -- resuming ---------------------------------------------------------------------------
     def _remove_uncommitted(self) -> None:
@@ -344,7 +348,8 @@ class StoreWriter:
             self._failed = error  # no later commit may include this shard
             raise
 
-    def _commit_shard(self, summary: bytes, skips: List[Dict[str, Any]]) -> None:
+    def _commit_shard(self, summary: bytes, skips: List[Dict[str, Any]],
+                      complete: bool = False) -> None:
         if self._failed is not None:
             raise RuntimeError(f"the store writer failed earlier: {self._failed}")
         if self._open is not None:
@@ -358,6 +363,7 @@ class StoreWriter:
         name = f"summary-{len(self.manifest['shards']):05d}-{len(self.manifest['skipped'])}.npz"
         _atomic_write(os.path.join(self.path, name), summary)
         self.manifest["summary"] = name
+        self.manifest["complete"] = complete
         self._commit()
         if previous is not None and previous != name:
             os.remove(os.path.join(self.path, previous))
@@ -378,14 +384,12 @@ class StoreWriter:
             self._executor = None
 
     def finish(self, summary: DatasetSummary) -> None:
-        self.flush(summary, wait=True)
+        """Commit the last shard, the summary and ``complete`` in one manifest write."""
+        self._submit_group()
+        self._submit(self._commit_shard, summary.to_bytes(), self._pending_skips, True)
+        self._pending_skips, self._shard_size = [], 0
+        self.wait()
         self._shutdown()
-        if self.manifest["summary"] is None:  # an empty dataset still gets its summary
-            name = "summary-00000-0.npz"
-            _atomic_write(os.path.join(self.path, name), summary.to_bytes())
-            self.manifest["summary"] = name
-        self.manifest["complete"] = True
-        self._commit()
 
     def _commit(self) -> None:
         _atomic_write(os.path.join(self.path, MANIFEST),
