@@ -188,7 +188,9 @@ class BatchAttributor:
                 with chooser:
                     returned = self._attribute(batch, None)
             except NotOneForward:
-                pass  # another kind of call: the general path below
+                # another kind of call (or a model in training mode): the general path, now
+                # and for the next batches (same method and model)
+                self._prediction_in_forward = False
             else:
                 return self._result(batch, returned, chooser.predictions, chooser.scores,
                                     chooser.predictions)
