@@ -9,11 +9,11 @@ on the model, so the job needs no forward pass of its own.
 
 A call counts as the batch's only when its first ``n`` rows are the batch's inputs (the same
 memory, or equal values) and the output has one row per input row; the output's first ``n``
-rows are then the model's output on the batch. Only methods whose forward pass is the model's
-own (no patched layer, no replaced activation: not Layer Integrated Gradients, LRP, ...) are
-listed, and only models whose rows are independent (every module in eval mode: stacking 2N
-rows gives each row the output it has alone). When no call qualifies the job runs the forward
-itself.
+rows are then the model's output on the batch. Only methods whose forward values are the
+model's own are listed (their hooks change gradients only, not a layer's output values: not
+Layer Integrated Gradients, LRP, ...), and only models whose rows are independent (every
+module in eval mode: stacking 2N rows gives each row the output it has alone). When no call
+qualifies the job runs the forward itself.
 
 ``target='prediction'`` needs the predicted class before the method runs. A method that makes
 exactly one forward pass, on the batch itself (:func:`chooses_in_forward`: Saliency,
