@@ -317,8 +317,9 @@ def test_a_long_scan_reports_progress_per_batch_and_can_be_cancelled():
 
 
 ANYTIME = {"method": "Integrated Gradients",
-           # a tolerance no 64-node budget meets: every example refines round after round
-           "arguments": {"n_steps": 64, "delta_tolerance": 1e-6, "internal_batch_size": 4}}
+           # a tolerance no 32-node budget meets (this random net reaches the float32 floor of
+           # the rule near 64 nodes): every example refines round after round
+           "arguments": {"n_steps": 32, "delta_tolerance": 1e-6, "internal_batch_size": 4}}
 
 
 def test_anytime_maps_stream_each_round_with_delta_and_steps_before_the_final_one(
@@ -327,7 +328,7 @@ def test_anytime_maps_stream_each_round_with_delta_and_steps_before_the_final_on
     results = [r["result"] for r in cifar_driver.replies(request, "result")]
     *partials, final = results
     assert partials and all(p["partial"] is True for p in partials)
-    assert "partial" not in final and final["steps"] <= 64 and final["converged"] is False
+    assert "partial" not in final and final["steps"] <= 32 and final["converged"] is False
     steps = [p["steps"] for p in partials] + [final["steps"]]
     assert steps == sorted(steps) and steps[0] < final["steps"]
     for shown in results:
@@ -371,7 +372,7 @@ def test_cancelling_mid_refinement_keeps_the_last_map_marked_unconverged():
     assert driver.done(request)["state"] == "cancelled"
     last = driver.replies(request, "result")[-1]["result"]
     assert last["stopped"] is True and last["converged"] is False and not last["partial"]
-    assert last["steps"] < 64 and last["attribution"][0] is not None
+    assert last["steps"] < 32 and last["attribution"][0] is not None
     stored = driver.widget.examples[0]["models"][0]
     assert stored["stopped"] is True and stored["steps"] == last["steps"]
 
