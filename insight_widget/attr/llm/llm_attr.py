@@ -24,8 +24,6 @@ import torch
 from torch import Tensor, nn
 
 from .._utils.hooks import HookSet
-from .._utils.path import integrate_gradients
-from .._utils.quadrature import validate_rule
 from .._utils.sampling import draw_reference_indices, noisy_samples, path_coefficients
 from .._utils.validation import check_bool, check_choice, check_int, describe
 from ..base import Attribution, GradientAttribution, PerturbationAttribution
@@ -37,6 +35,7 @@ from ..perturbation.kernel_shap import KernelShap
 from ..perturbation.lime import Lime
 from ..perturbation.shapley_value_sampling import ShapleyValueSampling
 from ..perturbation.shapley_values import ShapleyValues
+from .integrated import integrated_all_tokens, output_head
 from .interpretable_input import InterpretableInput, TextTokenInput
 from .result import LLMAttributionResult
 from .scoring import TargetScorer, is_causal_lm, logits_of, model_device
@@ -296,8 +295,9 @@ class LLMGradientAttribution(_BaseLLMAttribution):
         if baselines is None and not isinstance(self.attr_method, LayerGradientXActivation):
             baselines = inp.to_model_input(torch.zeros_like(inp.to_tensor())).to(self.device)
         if self._batched_path_applies(kwargs, baselines):
-            per_position = self._integrated_all_tokens(prompt, _single(baselines), target_ids,
-                                                       **kwargs)
+            (per_position,) = integrated_all_tokens(
+                self.model, self.attr_method.layer, self.attr_method.multiplies_by_inputs,
+                [prompt], [_single(baselines)], [target_ids], **kwargs)
         elif isinstance(self.attr_method, LayerGradientShap):
             per_position = self._gradient_shap(prompt, _single(baselines), target_ids, **kwargs)
         else:
@@ -316,7 +316,7 @@ class LLMGradientAttribution(_BaseLLMAttribution):
         if type(method) is not LayerIntegratedGradients or not is_causal_lm(self.model):
             return False
         embeddings = getattr(self.model, "get_input_embeddings", lambda: None)()
-        if method.layer is not embeddings:
+        if method.layer is not embeddings or output_head(self.model) is None:
             return False
         allowed = {"n_steps", "method", "internal_batch_size"}
         single = _single(baselines)
@@ -384,61 +384,10 @@ class LLMGradientAttribution(_BaseLLMAttribution):
             rows.append(grad.mean(0).sum(-1)[:P])
         return torch.stack(rows).detach()
 
-    def _integrated_all_tokens(self, prompt: Tensor, baseline: Tensor, target_ids: Tensor,
-                               n_steps: int = 50, method: str = "gausslegendre",
-                               internal_batch_size: Optional[int] = None) -> Tensor:
-        """Layer IG of every target token from one forward pass per chunk of path steps.
-
-        With e the embeddings of prompt + t_<T (baseline e' equal on the target positions),
-        each chunk evaluates the model once on the path points e' + alpha (e - e') and takes
-        the T gradients of log P(t_j | ...) from that graph (the causal mask makes position
-        P-1+j see exactly the prefix Captum's j-th pass sees). Returns (T, P).
-        """
-        validate_rule(method, n_steps)
-        layer = self.attr_method.layer
-        P, T = prompt.shape[1], len(target_ids)
-        ids = torch.cat([prompt, target_ids[:-1].unsqueeze(0)], 1)  # (1, P + T - 1)
-        if baseline.shape != prompt.shape:
-            raise ValueError(f"`baselines` must be prompt token ids of shape {tuple(prompt.shape)}"
-                             f"; got {describe(baseline)}.")
-        base_ids = torch.cat([baseline.to(ids.device).long(), ids[:, P:]], 1)
-        with torch.no_grad():
-            x = layer(ids).detach()
-            b = layer(base_ids).detach()
-        positions = torch.arange(P - 1, P - 1 + T, device=ids.device)
-        keep = {"logits_to_keep": T} if _accepts_keep(self.model) else {}
-
-        def gradient_fn(points: Tuple[Tensor, ...], steps: int):
-            point = points[0].detach().requires_grad_(True)
-            with HookSet() as hooks:
-                hooks.forward_hook(layer, _replace_with(point))
-                logits = logits_of(self.model(ids.expand(steps, -1), **keep))
-            logits = logits[:, -T:] if keep else logits[:, positions]
-            log_probs = torch.log_softmax(logits.float(), -1)
-            chosen = torch.gather(log_probs, 2, target_ids.view(1, T, 1).expand(steps, -1, -1))
-            chosen = chosen.squeeze(-1)  # (steps, T)
-            grads = [torch.autograd.grad(chosen[:, j].sum(), point, retain_graph=j < T - 1)[0]
-                     for j in range(T)]
-            return (torch.stack(grads, 1),), chosen.detach()  # (steps, T, L, d)
-
-        with torch.enable_grad():
-            integral = integrate_gradients(gradient_fn, (x,), (b,), n_steps, method,
-                                           internal_batch_size, measure_first=True)
-        sums = integral.gradient_sums[0][0]  # (T, L, d)
-        if self.attr_method.multiplies_by_inputs:
-            sums = sums * (x - b)
-        return sums.sum(-1)[:, :P].detach()
-
 
 def _replace_with(value: Tensor) -> Callable[..., Tensor]:
     """A forward hook replacing a layer's output by ``value`` (the path point)."""
     return lambda _module, _inputs, _output: value
-
-
-def _accepts_keep(model: Any) -> bool:
-    from .scoring import _accepts
-
-    return _accepts(model, "logits_to_keep")
 
 
 def _prompt_shaped(baselines: Any, inp: TextTokenInput, prompt: Tensor) -> Any:
