@@ -142,7 +142,9 @@ class _Path:
         if _accepts(model, "logits_to_keep"):
             self.call["logits_to_keep"] = self.kept
         # Column of target token j of prompt i among the last ``kept`` positions.
-        self.columns = (P - 1 - first).unsqueeze(1) + torch.arange(T_max, device=device)
+        # Beyond a shorter target the column is clamped in range and the token masked out.
+        self.columns = ((P - 1 - first).unsqueeze(1) + torch.arange(T_max, device=device)
+                        ).clamp(max=self.kept - 1)
         self.valid = torch.arange(T_max, device=device).unsqueeze(0) < T.unsqueeze(1)
         self.next_ids = torch.stack([torch.cat([t, t.new_zeros(T_max - len(t))])
                                      for t in targets])  # (N, T_max), 0 after a short target
@@ -181,7 +183,8 @@ class _Path:
         picked = torch.gather(logits, 1, cols.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
         log_probs = torch.log_softmax(picked.float(), -1)
         chosen = torch.gather(log_probs, 2, self.next_ids.repeat(steps, 1).unsqueeze(-1))[..., 0]
-        chosen = chosen * self.valid.repeat(steps, 1)  # tokens after a short target: 0
+        valid = self.valid.repeat(steps, 1)
+        chosen = chosen * valid  # tokens after a short target: 0
         # dlog P(t_j)/dh at column j for every j at once: each row of h feeds one score.
         (at_head,) = torch.autograd.grad(chosen.sum(), hidden, retain_graph=True)
         scale = self.diff.repeat(steps, 1, 1) if self.multiplies_by_inputs else None
@@ -190,7 +193,7 @@ class _Path:
         T_max = cols.shape[1]
         for j in range(T_max):
             cotangent = torch.zeros_like(at_head)
-            cotangent[rows, cols[:, j]] = at_head[rows, cols[:, j]]
+            cotangent[rows, cols[:, j]] = at_head[rows, cols[:, j]] * valid[:, j:j + 1]
             (grad,) = torch.autograd.grad(hidden, point, cotangent, retain_graph=j < T_max - 1)
             per_token.append((grad * scale).sum(-1) if scale is not None else grad.sum(-1))
         return (torch.stack(per_token, 1),), chosen.detach()
