@@ -86,27 +86,27 @@ def _key(index: int, prompt: Tensor) -> Key:
     return index, tuple(int(i) for i in prompt.tolist())
 
 
-class RecordingScorer(TargetScorer):
-    """Phase 1: notes the prompts to score for target ``index``; answers zeros."""
-
-    def __init__(self, model: Any, target: Tensor, index: int, wanted: Dict[Key, Tensor],
-                 forward_in_tokens: bool) -> None:
-        super().__init__(model, target, forward_in_tokens)
-        self.index, self.wanted = index, wanted
-
-    def log_probs(self, prompts: Sequence[Tensor]) -> Tensor:
-        for prompt in prompts:
-            self.wanted.setdefault(_key(self.index, prompt), prompt)
-        return torch.zeros(len(prompts), len(self.target), device=self.device)
-
-
-class TableScorer(TargetScorer):
-    """Phase 3: the scores of phase 2 (pairs it lacks are scored here)."""
+class _BatchScorer(TargetScorer):
+    """A scorer for input ``index`` of a batch, with the batch's table of (key -> tensor)."""
 
     def __init__(self, model: Any, target: Tensor, index: int, table: Dict[Key, Tensor],
                  forward_in_tokens: bool) -> None:
         super().__init__(model, target, forward_in_tokens)
         self.index, self.table = index, table
+
+
+class RecordingScorer(_BatchScorer):
+    """Phase 1: notes the prompts to score (in its table: key -> prompt ids); answers
+    zeros."""
+
+    def log_probs(self, prompts: Sequence[Tensor]) -> Tensor:
+        for prompt in prompts:
+            self.table.setdefault(_key(self.index, prompt), prompt)
+        return torch.zeros(len(prompts), len(self.target), device=self.device)
+
+
+class TableScorer(_BatchScorer):
+    """Phase 3: the scores of phase 2 (key -> scores; pairs it lacks are scored here)."""
 
     def log_probs(self, prompts: Sequence[Tensor]) -> Tensor:
         keys = [_key(self.index, p) for p in prompts]

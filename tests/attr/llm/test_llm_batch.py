@@ -21,7 +21,8 @@ import insight_widget.attr as ours_attr
 from insight_widget.attr._utils.batching import SavedBytesMeter
 from insight_widget.attr.llm.scoring import TargetScorer
 
-from .models import BidirectionalLM, CharTokenizer, tiny_gpt2, tiny_llama, tiny_tokenizer
+from .models import BidirectionalLM, CharTokenizer, tiny_tokenizer
+from .test_llm_vs_captum import _assert_same
 
 pytest.importorskip("transformers")
 
@@ -35,31 +36,11 @@ def _seed() -> None:
     random.seed(0)
 
 
-@pytest.fixture(scope="module")
-def gpt2():
-    return tiny_gpt2()
-
-
-@pytest.fixture(scope="module")
-def llama():
-    return tiny_llama()
-
-
 def _inputs(lib: Any, tokenizer: Any) -> List[Any]:
     """Token inputs of different lengths and a template (a mix is allowed)."""
     return [lib.TextTokenInput(PROMPTS[0], tokenizer, skip_tokens=["<s>"]),
             lib.TextTemplateInput("{} is the capital of {}", ["paris", "france"]),
             lib.TextTokenInput(PROMPTS[2], tokenizer)]
-
-
-def _assert_same(ours: Any, theirs: Any, atol: float) -> None:
-    assert ours.input_tokens == theirs.input_tokens
-    assert ours.output_tokens == theirs.output_tokens
-    torch.testing.assert_close(ours.seq_attr, theirs.seq_attr, rtol=1e-4, atol=atol)
-    if theirs.token_attr is None:
-        assert ours.token_attr is None
-    else:
-        torch.testing.assert_close(ours.token_attr, theirs.token_attr, rtol=1e-4, atol=atol)
 
 
 class _PassCounter:
