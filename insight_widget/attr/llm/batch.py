@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from .._utils.batching import ActivationMeter, get_memory_budget
 from .._utils.perturbation import _ACTIVATION_FACTOR
 from .._utils.validation import describe
-from .scoring import TargetScorer
+from .scoring import TargetScorer, padded_groups
 
 Key = Tuple[int, Tuple[int, ...]]  # (target index, prompt ids)
 
@@ -123,25 +123,29 @@ def score_shared(model: Any, targets: Sequence[Tensor], wanted: Dict[Key, Tensor
                  forward_in_tokens: bool) -> Dict[Key, Tensor]:
     """Phase 2: every wanted (target index, prompt) pair's (T,) log-probabilities.
 
-    Pairs go longest first (rows of similar length pad little); the first pass holds one row
-    and measures its largest activation (:class:`ActivationMeter`), which sizes the other
-    passes within the memory budget (the perturbation engine's rule).
+    Pairs go longest first in passes of bounded padding (:func:`padded_groups`); the first
+    pass holds one row and measures its largest activation (:class:`ActivationMeter`), which
+    bounds the rows of the others within the memory budget (the perturbation engine's rule).
     """
-    keys = sorted(wanted, key=lambda k: -(len(k[1]) + len(targets[k[0]])))
+    keys = list(wanted)
     table: Dict[Key, Tensor] = {}
     if not keys:
         return table
+    lengths = [len(k[1]) + len(targets[k[0]]) for k in keys]
     scorer = TargetScorer(model, targets[keys[0][0]], forward_in_tokens)
     module = model if isinstance(model, nn.Module) else None
-    start, per_pass = 0, 1
+
+    def run(chunk: List[Key]) -> None:
+        scores = scorer.score([wanted[k] for k in chunk], [targets[k[0]] for k in chunk])
+        table.update(zip(chunk, scores))
+
+    longest = max(range(len(keys)), key=lambda i: lengths[i])
     with torch.no_grad():
-        while start < len(keys):
-            chunk = keys[start:start + per_pass]
-            with ActivationMeter(module, len(chunk)) as meter:
-                scores = scorer.score([wanted[k] for k in chunk], [targets[k[0]] for k in chunk])
-            if start == 0:
-                per_row = max(1, _ACTIVATION_FACTOR * meter.largest_row_bytes)
-                per_pass = max(1, get_memory_budget() // per_row)
-            table.update(zip(chunk, scores))
-            start += len(chunk)
+        with ActivationMeter(module, 1) as meter:
+            run([keys[longest]])
+        per_row = max(1, _ACTIVATION_FACTOR * meter.largest_row_bytes)
+        rest = [i for i in range(len(keys)) if i != longest]
+        max_rows = max(1, get_memory_budget() // per_row)
+        for group in padded_groups([lengths[i] for i in rest], max_rows):
+            run([keys[rest[g]] for g in group])
     return table

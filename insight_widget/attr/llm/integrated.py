@@ -10,7 +10,8 @@ equal to e on the target positions), target token j's attribution to prompt posi
 * **one forward per chunk of path steps** for all T tokens (and all prompts): under the causal
   mask position P-1+j sees exactly the prefix Captum's j-th run sees; prompts of different
   lengths are right-padded into the same rows (the pads follow the real tokens, so the causal
-  mask hides them; position ids stay 0.. on the real tokens).
+  mask hides them; position ids stay 0.. on the real tokens), in groups of bounded padding
+  (:func:`~.scoring.padded_groups`).
 * **no output-head work per token**: the T log-probabilities depend on the output head's
   input h only through their own positions (the head acts position by position), so one
   backward of their sum gives every dlog P(t_j)/dh[P-1+j] at once; each token's backward then
@@ -39,7 +40,7 @@ from .._utils.hooks import HookSet
 from .._utils.path import integrate_gradients
 from .._utils.quadrature import validate_rule
 from .._utils.validation import describe
-from .scoring import _accepts, logits_of, pad_sequences
+from .scoring import _accepts, logits_of, pad_sequences, padded_groups
 
 
 def output_head(model: Any) -> Optional[nn.Module]:
@@ -85,11 +86,20 @@ def integrated_all_tokens(
         for parameter in model.parameters():
             if parameter.requires_grad:
                 hooks.set_attribute(parameter, "requires_grad", False)
-        if internal_batch_size is not None:
-            path = _Path(model, layer, multiplies_by_inputs, prompts, baselines, targets)
-            return path.integrate(n_steps, method, internal_batch_size)
-        return _within_budget(model, layer, multiplies_by_inputs, prompts, baselines, targets,
-                              n_steps, method)
+        results: List[Tensor] = [torch.empty(0)] * len(prompts)
+        lengths = [p.shape[1] + len(t) - 1 for p, t in zip(prompts, targets)]
+        for group in padded_groups(lengths):
+            parts = ([prompts[i] for i in group], [baselines[i] for i in group],
+                     [targets[i] for i in group])
+            if internal_batch_size is not None:
+                path = _Path(model, layer, multiplies_by_inputs, *parts)
+                values = path.integrate(n_steps, method, internal_batch_size)
+            else:
+                values = _within_budget(model, layer, multiplies_by_inputs, *parts, n_steps,
+                                        method)
+            for i, value in zip(group, values):
+                results[i] = value
+        return results
 
 
 def _within_budget(model: nn.Module, layer: nn.Module, multiplies_by_inputs: bool,

@@ -217,3 +217,33 @@ def pad_sequences(seqs: Sequence[Tensor], device: torch.device, side: str = "rig
 def position_ids(mask: Tensor) -> Tensor:
     """0, 1, ... on each row's real tokens (what the model sees without padding); 0 on pads."""
     return (mask.cumsum(1) - 1).clamp(min=0)
+
+
+# A shared pass may spend at most this fraction of its token positions on padding: on CPU a
+# pass costs about the same per position at any batch size, so padding is pure waste, while
+# one pass instead of several saves only per-pass overhead.
+PADDING_SHARE = 0.125
+
+
+def padded_groups(lengths: Sequence[int], max_rows: Optional[int] = None) -> List[List[int]]:
+    """Indices of ``lengths`` in groups that share a padded pass, longest first.
+
+    A group grows while its padding (sum of width - length) stays within
+    :data:`PADDING_SHARE` of its rows x width and it has at most ``max_rows`` rows.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: List[List[int]] = []
+    group: List[int] = []
+    padding = 0
+    for i in order:
+        width = lengths[group[0]] if group else lengths[i]
+        extra = padding + width - lengths[i]
+        full = max_rows is not None and len(group) >= max_rows
+        if group and (full or extra > PADDING_SHARE * width * (len(group) + 1)):
+            groups.append(group)
+            group, padding, extra = [], 0, 0
+        group.append(i)
+        padding = extra
+    if group:
+        groups.append(group)
+    return groups

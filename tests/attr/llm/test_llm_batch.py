@@ -19,7 +19,7 @@ import torch
 
 import insight_widget.attr as ours_attr
 from insight_widget.attr._utils.batching import SavedBytesMeter
-from insight_widget.attr.llm.scoring import TargetScorer
+from insight_widget.attr.llm.scoring import PADDING_SHARE, TargetScorer, padded_groups
 
 from .models import BidirectionalLM, CharTokenizer, tiny_tokenizer
 from .test_llm_vs_captum import _assert_same
@@ -96,8 +96,8 @@ def test_perturbed_prompts_of_all_inputs_share_passes_within_the_budget(gpt2):
                                                                 TARGETS)]
     with _PassCounter(gpt2) as shared:
         batch = wrapper.attribute_batch(_inputs(ours_attr, tokenizer), TARGETS)
-    # One measured row, then every other (prompt, target) pair of the three inputs together.
-    assert shared.calls == 2 < singles.calls
+    # One measured row, then the other (prompt, target) pairs in passes of bounded padding.
+    assert shared.calls < singles.calls
     with ours_attr.memory_budget(1), _PassCounter(gpt2) as tight:
         chunked = wrapper.attribute_batch(_inputs(ours_attr, tokenizer), TARGETS)
     pairs = sum(inp.to_tensor().shape[1] + 1 for inp in _inputs(ours_attr, tokenizer))
@@ -231,3 +231,15 @@ def test_saved_bytes_meter_ignores_parameter_views():
     with SavedBytesMeter(1) as meter:
         head(x)
     assert meter.bytes < head.weight.numel() * 4
+
+
+def test_padded_groups_bound_the_padding_and_the_rows():
+    lengths = [5, 30, 29, 12, 28, 30, 6, 11]
+    groups = padded_groups(lengths, max_rows=3)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    for group in groups:
+        width = max(lengths[i] for i in group)
+        assert sum(width - lengths[i] for i in group) <= PADDING_SHARE * width * len(group)
+        assert len(group) <= 3
+    assert groups[0] == [1, 5, 2]  # longest first
+    assert padded_groups([7, 7, 7, 7]) == [[0, 1, 2, 3]]  # no padding: one pass
