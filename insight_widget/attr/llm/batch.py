@@ -146,6 +146,6 @@ def score_shared(model: Any, targets: Sequence[Tensor], wanted: Dict[Key, Tensor
         per_row = max(1, _ACTIVATION_FACTOR * meter.largest_row_bytes)
         rest = [i for i in range(len(keys)) if i != longest]
         max_rows = max(1, get_memory_budget() // per_row)
-        for group in padded_groups([lengths[i] for i in rest], max_rows):
+        for group in padded_groups([lengths[i] for i in rest], scorer.device, max_rows):
             run([keys[rest[g]] for g in group])
     return table

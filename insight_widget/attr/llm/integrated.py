@@ -11,7 +11,7 @@ equal to e on the target positions), target token j's attribution to prompt posi
   mask position P-1+j sees exactly the prefix Captum's j-th run sees; prompts of different
   lengths are right-padded into the same rows (the pads follow the real tokens, so the causal
   mask hides them; position ids stay 0.. on the real tokens), in groups of bounded padding
-  (:func:`~.scoring.padded_groups`).
+  (:func:`~.scoring.padded_groups`: none on a CPU, where only equal lengths share).
 * **no output-head work per token**: the T log-probabilities depend on the output head's
   input h only through their own positions (the head acts position by position), so one
   backward of their sum gives every dlog P(t_j)/dh[P-1+j] at once; each token's backward then
@@ -88,7 +88,7 @@ def integrated_all_tokens(
                 hooks.set_attribute(parameter, "requires_grad", False)
         results: List[Tensor] = [torch.empty(0)] * len(prompts)
         lengths = [p.shape[1] + len(t) - 1 for p, t in zip(prompts, targets)]
-        for group in padded_groups(lengths):
+        for group in padded_groups(lengths, prompts[0].device):
             parts = ([prompts[i] for i in group], [baselines[i] for i in group],
                      [targets[i] for i in group])
             if internal_batch_size is not None:

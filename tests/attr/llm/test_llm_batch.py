@@ -19,7 +19,8 @@ import torch
 
 import insight_widget.attr as ours_attr
 from insight_widget.attr._utils.batching import SavedBytesMeter
-from insight_widget.attr.llm.scoring import PADDING_SHARE, TargetScorer, padded_groups
+from insight_widget.attr.llm import scoring
+from insight_widget.attr.llm.scoring import TargetScorer, padded_groups
 
 from .models import BidirectionalLM, CharTokenizer, tiny_tokenizer
 from .test_llm_vs_captum import _assert_same
@@ -34,6 +35,13 @@ def _seed() -> None:
     torch.manual_seed(0)
     np.random.seed(0)
     random.seed(0)
+
+
+@pytest.fixture(autouse=True)
+def padded_passes(monkeypatch):
+    """Rows of any lengths share passes, so these tests exercise the padding (on a CPU the
+    default shares only rows of equal length; tested last)."""
+    monkeypatch.setattr(scoring, "PADDING_SHARE_CPU", 1.0)
 
 
 def _inputs(lib: Any, tokenizer: Any) -> List[Any]:
@@ -233,13 +241,18 @@ def test_saved_bytes_meter_ignores_parameter_views():
     assert meter.bytes < head.weight.numel() * 4
 
 
-def test_padded_groups_bound_the_padding_and_the_rows():
+def test_padded_groups_bound_the_padding_and_the_rows(monkeypatch):
     lengths = [5, 30, 29, 12, 28, 30, 6, 11]
-    groups = padded_groups(lengths, max_rows=3)
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(scoring, "PADDING_SHARE_CPU", 0.125)
+    groups = padded_groups(lengths, cpu, max_rows=3)
     assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
     for group in groups:
         width = max(lengths[i] for i in group)
-        assert sum(width - lengths[i] for i in group) <= PADDING_SHARE * width * len(group)
+        assert sum(width - lengths[i] for i in group) <= 0.125 * width * len(group)
         assert len(group) <= 3
     assert groups[0] == [1, 5, 2]  # longest first
-    assert padded_groups([7, 7, 7, 7]) == [[0, 1, 2, 3]]  # no padding: one pass
+    monkeypatch.setattr(scoring, "PADDING_SHARE_CPU", 0.0)  # the default: no padding on CPU
+    assert padded_groups(lengths, cpu) == [[1, 5], [2], [4], [3], [7], [6], [0]]
+    assert padded_groups([7, 7, 7, 7], cpu) == [[0, 1, 2, 3]]
+    assert scoring.PADDING_SHARE > 0  # other devices share padded passes
