@@ -223,7 +223,7 @@ def position_ids(mask: Tensor) -> Tensor:
 # pass costs about the same per position at any batch size (and more once its activations
 # leave the caches), so padding is pure waste there and only rows of equal length share a
 # pass (4 prompts of 16-22 tokens on GPT-2 4x128, one thread: one call for all 4 with 1/8
-# padding took 1.1-1.3x the time of 4 calls, without padding 0.96-1.0x). An accelerator has
+# padding took 1.04-1.3x the time of 4 calls, without padding 0.96-1.06x). An accelerator has
 # a fixed cost per pass to amortise, so there rows of similar length share a padded pass.
 PADDING_SHARE_CPU = 0.0
 PADDING_SHARE = 0.125
