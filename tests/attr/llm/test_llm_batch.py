@@ -256,3 +256,41 @@ def test_padded_groups_bound_the_padding_and_the_rows(monkeypatch):
     assert padded_groups(lengths, cpu) == [[1, 5], [2], [4], [3], [7], [6], [0]]
     assert padded_groups([7, 7, 7, 7], cpu) == [[0, 1, 2, 3]]
     assert scoring.PADDING_SHARE > 0  # other devices share padded passes
+
+
+def test_sequence_only_methods_batch_equals_single_calls(gpt2):
+    # Phase 1 answers zeros: the fitted surrogate of Lime / Kernel SHAP must not mind.
+    tokenizer = tiny_tokenizer()
+    for method in ("KernelShap", "Lime"):
+        wrapper = ours_attr.LLMAttribution(getattr(ours_attr, method)(gpt2), tokenizer)
+        _seed()
+        batch = wrapper.attribute_batch(_inputs(ours_attr, tokenizer)[:2], TARGETS[:2],
+                                        n_samples=12)
+        _seed()
+        single = [wrapper.attribute(inp, t, n_samples=12)
+                  for inp, t in zip(_inputs(ours_attr, tokenizer)[:2], TARGETS[:2])]
+        for ours, one in zip(batch, single):
+            _assert_same(ours, one, 2e-5)
+
+
+def test_a_failing_model_leaves_parameters_and_hooks_as_they_were(gpt2):
+    tokenizer = tiny_tokenizer()
+    layer = gpt2.get_input_embeddings()
+    wrapper = ours_attr.LLMGradientAttribution(ours_attr.LayerIntegratedGradients(gpt2, layer),
+                                               tokenizer)
+    calls = {"n": 0}
+
+    def fail_on_the_second_pass(*_: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("model failure")
+
+    handle = gpt2.transformer.register_forward_pre_hook(fail_on_the_second_pass)
+    try:
+        with pytest.raises(RuntimeError, match="model failure"):
+            wrapper.attribute_batch([ours_attr.TextTokenInput(p, tokenizer) for p in PROMPTS],
+                                    TARGETS, n_steps=4)
+    finally:
+        handle.remove()
+    assert all(p.requires_grad for p in gpt2.parameters())
+    assert not layer._forward_hooks and not gpt2.get_output_embeddings()._forward_hooks
