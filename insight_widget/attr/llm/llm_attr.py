@@ -13,7 +13,11 @@ What is batched (results are Captum's; only the work differs):
   one model pass per target token.
 * ``LLMGradientAttribution(LayerIntegratedGradients)`` on a causal language model's input
   embedding runs each chunk of path steps forward once over prompt + target and takes the T
-  per-token gradients from that one graph; Captum runs a full Layer IG per target token.
+  per-token gradients from that one graph (:mod:`.integrated`); Captum runs a full Layer IG
+  per target token.
+* ``attribute_batch`` (both wrappers; not in Captum) takes several prompts per call, their
+  evaluations in shared passes (:mod:`.batch`, :mod:`.integrated`), each result equal to the
+  prompt's own ``attribute`` call.
 """
 
 from __future__ import annotations
