@@ -14,7 +14,7 @@ layout and may move, this list is the contract. Each name is documented where it
 - forward: ``run_forward`` (the model on formatted inputs, target selected),
   ``forward_arguments`` (inputs + additional arguments in call order), ``as_output_tensor``
   (a model's output as one tensor), ``module_of`` (the ``nn.Module`` behind a forward
-  function, if any).
+  function, if any), ``rows_are_independent`` (stacking examples cannot change an output).
 - batching: the memory budget and the chunk planner that keeps every batched evaluation
   under it; ``ActivationMeter`` measures a layer's activation size.
 - perturbation: the planner and evaluator of perturbed copies (used by the perturbation
@@ -35,7 +35,7 @@ from ._utils.batching import (
     set_memory_budget,
 )
 from ._utils.feature_mask import format_feature_mask
-from ._utils.forward import as_output_tensor, module_of, run_forward
+from ._utils.forward import as_output_tensor, module_of, rows_are_independent, run_forward
 from ._utils.hooks import HookSet, resolve_modules
 from ._utils.inputs import (
     expand_additional_forward_args,
@@ -108,6 +108,7 @@ __all__ = [
     "resolve_modules",
     "restore_format",
     "row_bytes",
+    "rows_are_independent",
     "run_forward",
     "set_memory_budget",
 ]

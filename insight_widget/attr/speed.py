@@ -46,6 +46,19 @@ def model_device(model: Any) -> Optional[torch.device]:
     return None
 
 
+def to_device(value: Any, device: Optional[torch.device]) -> Any:
+    """``value`` with every tensor in it (nested tuples and lists too) on ``device``; values
+    already there, non-tensors, and everything when ``device`` is None are returned as they
+    are. How a visualiser runs a model on CUDA or MPS from a dataset read on the CPU."""
+    if device is None:
+        return value
+    if isinstance(value, Tensor):
+        return value if value.device == device else value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_device(v, device) for v in value)
+    return value
+
+
 class SpeedOptions(nn.Module):
     """``model`` run with opt-in speed settings (see the module docstring).
 
@@ -77,8 +90,7 @@ class SpeedOptions(nn.Module):
     def _prepare(self, value: Any, device: Optional[torch.device]) -> Any:
         if not isinstance(value, Tensor):
             return value
-        if device is not None and value.device != device:
-            value = value.to(device)
+        value = to_device(value, device)
         if self.channels_last and value.dim() == 4:
             value = value.contiguous(memory_format=torch.channels_last)
         return value
@@ -132,4 +144,5 @@ def autocast_error(method: Any, fast_method: Any, inputs: Any, **kwargs: Any) ->
     return (fast_t - exact_t).norm(dim=1) / exact_t.norm(dim=1).clamp_min(1e-30)
 
 
-__all__ = ["AutocastUnsupported", "SpeedOptions", "autocast_error", "model_device", "predict"]
+__all__ = ["AutocastUnsupported", "SpeedOptions", "autocast_error", "model_device", "predict",
+           "to_device"]

@@ -17,6 +17,13 @@ import torch
 from torch import Tensor
 
 from ..attr.core import describe, format_additional_forward_args, run_forward
+from .outputs import (
+    NotOneForward,
+    OutputCapture,
+    PredictionTarget,
+    captures_own_output,
+    chooses_in_forward,
+)
 from .sources import SourceBatch
 
 TargetSpec = Union[None, int, str, Callable[..., Any]]
@@ -117,8 +124,10 @@ class BatchAttributor:
         target: ``'prediction'`` (the model's top class), ``'label'``, a class index, a
             callable ``(inputs, labels) -> target`` (any of Captum's target forms), or None.
         attribute_args: further ``attribute()`` arguments (``n_steps``, ``baselines``, ...).
-        predictions: run the model once per batch to record prediction and score (the top
-            class and its ``score_func`` value; needed anyway for ``target='prediction'``).
+        predictions: record prediction and score (the top class and its ``score_func`` value).
+            They come from the method's own forward pass on the unperturbed batch where it
+            makes one (:func:`.outputs.captures_own_output`); otherwise, and for
+            ``target='prediction'`` (needed before the method runs), from one more forward.
         score_func: maps the outputs (n, C) to scores; default softmax over dim 1.
         convergence_delta: record the method's convergence delta when it has one.
     """
@@ -134,17 +143,25 @@ class BatchAttributor:
         self.score_func = score_func
         self.delta = bool(convergence_delta) and bool(method.has_convergence_delta())
         self._takes_args = accepts(method, "additional_forward_args")
+        self._own_output = captures_own_output(method)
+        self._prediction_in_forward = target == "prediction" and chooses_in_forward(method)
 
     def _predict(self, batch: SourceBatch) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+        """Prediction and score from a forward pass of its own (no gradients)."""
         extra = format_additional_forward_args(batch.additional_forward_args)
         with torch.no_grad():
             output = run_forward(self.forward_func, batch.inputs, None, extra)
+        return self._classify(output, batch.size)
+
+    def _classify(self, output: Tensor, n: int) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+        """(top class, its score) per example of class scores (n, C); (None, value) for one
+        value per example; (None, None) otherwise."""
         if output.dim() == 2 and output.shape[1] > 1:
             scores = (self.score_func(output) if self.score_func is not None
                       else torch.softmax(output.float(), dim=1))
             best, classes = scores.max(dim=1)
             return classes.to(torch.int64).cpu(), best.float().cpu()
-        if output.dim() >= 1 and output.numel() == batch.size:
+        if output.dim() >= 1 and output.numel() == n:
             return None, output.reshape(-1).float().cpu()
         return None, None
 
@@ -163,8 +180,43 @@ class BatchAttributor:
         return self.target
 
     def __call__(self, batch: SourceBatch) -> BatchResult:
-        predictions, scores = self._predict(batch) if self.predictions else (None, None)
+        if self._prediction_in_forward:
+            # target='prediction' with a method making one forward pass, on the batch: that
+            # pass chooses the predicted class and explains it (.outputs.PredictionTarget)
+            chooser = PredictionTarget(self.forward_func, batch.inputs, self._classify)
+            try:
+                with chooser:
+                    returned = self._attribute(batch, None)
+            except NotOneForward:
+                # another kind of call (or a model in training mode): the general path, now
+                # and for the next batches (same method and model)
+                self._prediction_in_forward = False
+            else:
+                return self._result(batch, returned, chooser.predictions, chooser.scores,
+                                    chooser.predictions)
+        # target='prediction' otherwise needs the prediction before the method runs: a
+        # forward pass of its own. Other targets: the method's own call on the unperturbed
+        # batch (when it makes one, see .outputs) supplies prediction and score.
+        capture: Optional[OutputCapture] = None
+        predictions = scores = None
+        if self.target == "prediction" or (self.predictions and not self._own_output):
+            predictions, scores = self._predict(batch)
+        elif self.predictions:
+            capture = OutputCapture(self.forward_func, batch.inputs)
         target = self._target(batch, predictions)
+        if capture is None:
+            returned = self._attribute(batch, target)
+        else:
+            with capture:
+                returned = self._attribute(batch, target)
+            if capture.output is None:  # the method did not evaluate the batch as it is
+                predictions, scores = self._predict(batch)
+            else:
+                predictions, scores = self._classify(capture.output, batch.size)
+        return self._result(batch, returned, predictions, scores, target)
+
+    def _attribute(self, batch: SourceBatch, target: Any) -> Any:
+        """``method.attribute`` on the batch with the job's arguments."""
         kwargs = dict(self.attribute_args)
         if target is not None:
             kwargs["target"] = target
@@ -176,7 +228,10 @@ class BatchAttributor:
         if self.delta:
             kwargs["return_convergence_delta"] = True
         inputs = batch.inputs if batch.is_tuple else batch.inputs[0]
-        returned = self.method.attribute(inputs, **kwargs)
+        return self.method.attribute(inputs, **kwargs)
+
+    def _result(self, batch: SourceBatch, returned: Any, predictions: Optional[Tensor],
+                scores: Optional[Tensor], target: Any) -> BatchResult:
         deltas = None
         if self.delta:
             returned, delta = returned

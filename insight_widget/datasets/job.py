@@ -31,6 +31,7 @@ from .compute import (
     check_target,
     method_forward,
 )
+from .llm import check_llm_target, is_llm_method, llm_results
 from .sources import ShapeChangeError, ShapeCheck, is_ray_dataset, iterate_batches
 from .store import AttributionStore, StoreWriter, describe_setting, model_fingerprint
 from .summary import DatasetSummary
@@ -74,16 +75,21 @@ def attribute_dataset(
     """Attribute every example of ``data`` with ``method``; store and summarise the results.
 
     Args:
-        method: any attribution object of the engine (primary, layer, neuron, NoiseTunnel),
-            e.g. ``IntegratedGradients(model)``.
+        method: any attribution object of the engine (primary, layer, neuron, NoiseTunnel,
+            LLM), e.g. ``IntegratedGradients(model)``. An LLM method
+            (``LLMAttribution``/``LLMGradientAttribution``) takes prompts, one at a time, and
+            stores each example's ``seq_attr`` (see :mod:`.llm`).
         data: a torch DataLoader or map-style Dataset, any iterable yielding input tensors,
             ``(inputs, labels)`` pairs, dicts with ``inputs``/``labels`` or
             :class:`~insight_widget.Batch`; or a Ray Dataset (``engine='ray'``; columns
-            ``id``, ``inputs``, optionally ``label``). Examples are identified by their position
-            in the stream (the Ray Dataset's ``id`` column), so resuming needs the same order.
+            ``id``, ``inputs``, optionally ``label``); for an LLM method, an iterable of
+            ``InterpretableInput``, ``(inp, target)`` pairs or dicts. Examples are identified
+            by their position in the stream (the Ray Dataset's ``id`` column), so resuming
+            needs the same order.
         target: ``'prediction'`` (default: the model's top class), ``'label'``, a class index,
             a callable ``(inputs, labels) -> target``, or None (methods without a target:
-            neuron methods).
+            neuron methods). LLM methods: None (each prompt's own target, else generated) or
+            one text.
         output: the store directory (Parquet shards + manifest; needs pyarrow, the ``scale``
             extra). None keeps only the summary, in memory, and needs neither pyarrow nor Ray.
         batch_size: examples per ``attribute`` call (larger incoming batches are split; a
@@ -131,11 +137,18 @@ def attribute_dataset(
         classes = list(classes)
     if is_ray_dataset(data) and engine != "ray":
         raise ValueError("`data` is a Ray Dataset; pass engine='ray' to attribute it.")
-    target = check_target(method, target)
+    llm = is_llm_method(method)
+    if llm:
+        if engine == "ray":
+            raise ValueError("engine='ray' does not take LLM attribution methods; use "
+                             "engine='local' (one prompt at a time).")
+        target = check_llm_target(target)
+    else:
+        target = check_target(method, target)
     forward = method_forward(method)
     settings = dict(target=target, attribute_args=attribute_args, predictions=predictions,
                     score_func=score_func, convergence_delta=convergence_delta)
-    attributor = BatchAttributor(method, **settings)
+    attributor = None if llm else BatchAttributor(method, **settings)
 
     writer: Optional[StoreWriter] = None
     if output is not None:
@@ -163,7 +176,10 @@ def attribute_dataset(
         stream = ray_results(method, settings, data, batch_size=batch_size, done=done,
                              num_workers=num_workers, num_gpus=num_gpus,
                              address=address)
+    elif llm:
+        stream = llm_results(method, data, target, attribute_args, done)
     else:
+        assert attributor is not None
         stream = _local_results(attributor, data, batch_size, done, on_error)
 
     bar = _progress_bar(progress, data, method_name(method))
@@ -190,14 +206,16 @@ def attribute_dataset(
             assert result is not None
             summary.update(result.attributions, _classes_of(result, summary_by),
                            is_tuple=len(result.attributions) > 1)
-            guard.check(summary, writer)
+            guard.check(summary, writer, result)
             if writer is not None:
                 writer.add(result, summary)
             bar.update(result.size)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()  # what was queued is committed; the open shard is dropped
+        raise
     finally:
         bar.close()
-        if writer is not None:
-            writer.wait()  # a shard in flight is committed even when the job stops
     if writer is None:
         summary.skipped = skipped
         return summary
@@ -216,17 +234,18 @@ class _ClassMemoryGuard:
     """Per-class summaries cost classes x features x 80 bytes; stop before they outgrow the
     memory budget (``insight_widget.attr.set_memory_budget``)."""
 
-    def check(self, summary: DatasetSummary, writer: Optional[StoreWriter]) -> None:
-        overall = summary._overall
-        if overall is None or not summary._classes:
+    def check(self, summary: DatasetSummary, writer: Optional[StoreWriter],
+              result: BatchResult) -> None:
+        classes = len(summary.class_keys)
+        if not classes:
             return
-        features = sum(s.signed.mean.numel() for s in overall)
-        needed = (len(summary._classes) + 1) * features * 80
+        features = sum(a[0].numel() for a in result.attributions)
+        needed = (classes + 1) * features * 80
         if needed > get_memory_budget():
             if writer is not None:
                 writer.flush(summary, wait=True)
             raise ValueError(
-                f"per-class summaries of {len(summary._classes)} classes x {features} features "
+                f"per-class summaries of {classes} classes x {features} features "
                 f"need {needed / 2**20:.0f} MiB, over the memory budget "
                 f"({get_memory_budget() / 2**20:.0f} MiB); pass summary_by=None (overall "
                 "summary only) or raise the budget with set_memory_budget."

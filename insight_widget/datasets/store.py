@@ -22,8 +22,9 @@ import hashlib
 import json
 import os
 import shutil
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ FORMAT = "insight_widget.datasets/1"
 MANIFEST = "manifest.json"
 SHARDS = "shards"
 SCALE_EXTRA = "pip install 'insight-widget[scale]'"
+ROW_GROUP_BYTES = 1 << 20  # maps written per Parquet row group while a shard fills
 
 
 def require_pyarrow():
@@ -141,6 +143,20 @@ def to_table(result: BatchResult, float16: bool):
     return pa.table(columns)
 
 
+class _OpenShard:
+    """A shard file being written: its name, temporary path, pyarrow writer and ids."""
+
+    def __init__(self, name: str, temporary: str, writer: Any) -> None:
+        self.name, self.temporary, self.writer = name, temporary, writer
+        self.rows, self.first_id, self.last_id = 0, None, None
+
+    def add(self, ids: Tensor) -> None:
+        low, high = int(ids.min()), int(ids.max())
+        self.rows += int(ids.numel())
+        self.first_id = low if self.first_id is None else min(self.first_id, low)
+        self.last_id = high if self.last_id is None else max(self.last_id, high)
+
+
 class StoreWriter:
     """Writes a job's results to ``path`` shard by shard (see the module docstring).
 
@@ -161,10 +177,13 @@ class StoreWriter:
         self.shard_bytes = shard_bytes
         self.float16 = float16
         self._buffer: List[BatchResult] = []
-        self._buffered = 0
+        self._buffered = 0  # bytes of maps in the buffer
+        self._shard_size = 0  # bytes of maps of the shard being written (buffer included)
         self._pending_skips: List[Dict[str, Any]] = []
         self._executor: Optional[ThreadPoolExecutor] = None
-        self._in_flight: Optional[Future] = None
+        self._tasks: Deque[Future] = deque()
+        self._open: Optional[_OpenShard] = None  # the writer thread's shard in progress
+        self._failed: Optional[BaseException] = None
         manifest_path = os.path.join(self.path, MANIFEST)
         existing = os.path.isdir(self.path) and os.listdir(self.path)
         if existing and not (resume or overwrite):
@@ -180,22 +199,26 @@ class StoreWriter:
                                  "attribution store; overwrite=True only replaces a store. "
                                  "Choose an empty or new directory.")
             shutil.rmtree(self.path)
-        try:
-            os.makedirs(os.path.join(self.path, SHARDS), exist_ok=True)
-            _atomic_write(os.path.join(self.path, ".write-test"), b"")
-            os.remove(os.path.join(self.path, ".write-test"))
-        except OSError as error:
-            raise ValueError(f"`output` {self.path!r} is not a writable directory: {error}."
-                             ) from None
-        if os.path.exists(manifest_path):
+        resuming = os.path.exists(manifest_path)
+        if resuming:
             with open(manifest_path) as handle:
                 self.manifest = json.load(handle)
             check_same(self.manifest, header, self.path)
-            self._remove_uncommitted()
         else:
             self.manifest = {"format": FORMAT, **header, "shards": [], "skipped": [],
                              "summary": None, "complete": False}
-            self._commit()
+        try:
+            os.makedirs(os.path.join(self.path, SHARDS), exist_ok=True)
+            if resuming:
+                _atomic_write(os.path.join(self.path, ".write-test"), b"")
+                os.remove(os.path.join(self.path, ".write-test"))
+            else:
+                self._commit()  # the first manifest is the test that the store is writable
+        except OSError as error:
+            raise ValueError(f"`output` {self.path!r} is not a writable directory: {error}."
+                             ) from None
+        if resuming:
+            self._remove_uncommitted()
 
     # -- resuming ---------------------------------------------------------------------------
     def _remove_uncommitted(self) -> None:
@@ -225,12 +248,17 @@ class StoreWriter:
             return DatasetSummary.from_bytes(handle.read())
 
     # -- writing ----------------------------------------------------------------------------
+    # Parquet is written by one background thread (pyarrow releases the GIL) while the next
+    # batches are computed: results are written as row groups of the open shard as soon as
+    # ROW_GROUP_BYTES accumulate, so closing a shard only writes its last group and footer.
+    # At most two tasks are queued, bounding memory to a few row groups beyond the buffer.
     @property
     def complete(self) -> bool:
         return bool(self.manifest["complete"])
 
     def add(self, result: BatchResult, summary: DatasetSummary) -> None:
-        """Buffer ``result`` (already added to ``summary``); write a shard when full."""
+        """Buffer ``result`` (already added to ``summary``); write a row group when
+        ``ROW_GROUP_BYTES`` are buffered and commit the shard when it is full."""
         shapes = [list(a.shape[1:]) for a in result.attributions]
         known = self.manifest.get("attribution_shapes")
         if known is None:
@@ -240,9 +268,13 @@ class StoreWriter:
                              f"{int(result.ids[-1])} have shapes {shapes}; the store holds "
                              f"{known}.")
         self._buffer.append(result)
-        self._buffered += sum(a.numel() * a.element_size() for a in result.attributions)
-        if self._buffered >= self.shard_bytes:
+        size = sum(a.numel() * a.element_size() for a in result.attributions)
+        self._buffered += size
+        self._shard_size += size
+        if self._shard_size >= self.shard_bytes:
             self.flush(summary)
+        elif self._buffered >= min(ROW_GROUP_BYTES, self.shard_bytes):
+            self._submit_group()
 
     def skip(self, ids: Tensor, where: str, error: BaseException) -> None:
         """Record examples whose batch failed (committed with the next shard)."""
@@ -250,64 +282,118 @@ class StoreWriter:
                                     "error": f"{type(error).__name__}: {error}"[:500]})
 
     def flush(self, summary: DatasetSummary, wait: bool = False) -> None:
-        """Commit the buffered results (if any) and pending skips with ``summary``.
-
-        The shard is written by a background thread (pyarrow releases the GIL), overlapping
-        the next batches' computation; at most one shard is in flight, so memory stays at two
-        shards. ``wait=True`` returns only once everything is committed."""
-        if self._buffer or self._pending_skips:
-            result = BatchResult.concat(self._buffer) if self._buffer else None
-            job = (result, summary.to_bytes(), self._pending_skips)
-            self._buffer, self._buffered, self._pending_skips = [], 0, []
-            self.wait()
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
-            self._in_flight = self._executor.submit(self._commit_shard, *job)
+        """Commit the results added so far (if any) and pending skips with ``summary``.
+        ``wait=True`` returns only once everything is committed."""
+        if self._buffer or self._shard_size or self._pending_skips:
+            self._submit_group()
+            job = (summary.to_bytes(), self._pending_skips)
+            self._pending_skips, self._shard_size = [], 0
+            self._submit(self._commit_shard, *job)
         if wait:
             self.wait()
 
-    def wait(self) -> None:
-        """Block until the shard in flight is committed (re-raising its error)."""
-        future, self._in_flight = self._in_flight, None
-        if future is not None:
-            future.result()
+    def _submit_group(self) -> None:
+        if not self._buffer:
+            return
+        result = self._buffer[0] if len(self._buffer) == 1 else BatchResult.concat(self._buffer)
+        self._buffer, self._buffered = [], 0
+        self._submit(self._write_group, result)
 
-    def _commit_shard(self, result: Optional[BatchResult], summary: bytes,
-                      skips: List[Dict[str, Any]]) -> None:
-        pa = require_pyarrow()
-        if result is not None:
-            number = len(self.manifest["shards"])
-            name = os.path.join(SHARDS, f"part-{number:05d}.parquet")
-            temporary = os.path.join(self.path, f"{name}.tmp-{os.getpid()}")
+    def _submit(self, task: Any, *args: Any) -> None:
+        while len(self._tasks) >= 2:
+            self._tasks.popleft().result()
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._tasks.append(self._executor.submit(task, *args))
+
+    def wait(self) -> None:
+        """Block until the queued writes and commits are done (re-raising the first error)."""
+        error: Optional[BaseException] = None
+        while self._tasks:
+            try:
+                self._tasks.popleft().result()
+            except BaseException as failure:  # the rest still finish (or are skipped)
+                error = error or failure
+        if error is not None:
+            raise error
+
+    def abandon(self) -> None:
+        """The job stopped: finish what was queued (commits included), then delete the
+        shard left open (uncommitted: its examples are computed again on resume)."""
+        try:
+            self.wait()
+        finally:
+            self._close_open(keep=False)
+            self._shutdown()
+
+    # -- the writer thread ------------------------------------------------------------------
+    def _write_group(self, result: BatchResult) -> None:
+        if self._failed is not None:
+            return
+        try:
+            pa = require_pyarrow()
             table = to_table(result, self.float16)
-            # float maps barely compress: spend no time on them, compress the small columns
-            codecs = {column: "none" if column.startswith("attribution") else "snappy"
-                      for column in table.column_names}
-            pa.parquet.write_table(table, temporary, compression=codecs)
-            os.replace(temporary, os.path.join(self.path, name))
-            self.manifest["shards"].append({"file": name, "rows": result.size,
-                                            "first_id": int(result.ids.min()),
-                                            "last_id": int(result.ids.max())})
+            if self._open is None:
+                number = len(self.manifest["shards"])
+                name = os.path.join(SHARDS, f"part-{number:05d}.parquet")
+                temporary = os.path.join(self.path, f"{name}.tmp-{os.getpid()}")
+                # float maps barely compress and have no repeated values: no compression, no
+                # dictionary encoding (tried and abandoned per page, it took 3/4 of the write
+                # time) and no min/max statistics for them; the small columns get all three
+                maps = [c for c in table.column_names if c.startswith("attribution")]
+                small = [c for c in table.column_names if c not in maps]
+                codecs = {c: "none" if c in maps else "snappy" for c in table.column_names}
+                self._open = _OpenShard(name, temporary, pa.parquet.ParquetWriter(
+                    temporary, table.schema, compression=codecs, use_dictionary=small,
+                    write_statistics=small))
+            self._open.writer.write_table(table)
+            self._open.add(result.ids)
+        except BaseException as error:
+            self._failed = error  # no later commit may include this shard
+            raise
+
+    def _commit_shard(self, summary: bytes, skips: List[Dict[str, Any]],
+                      complete: bool = False) -> None:
+        if self._failed is not None:
+            raise RuntimeError(f"the store writer failed earlier: {self._failed}")
+        if self._open is not None:
+            shard = self._open
+            self._close_open(keep=True)
+            self.manifest["shards"].append({"file": shard.name, "rows": shard.rows,
+                                            "first_id": shard.first_id,
+                                            "last_id": shard.last_id})
         self.manifest["skipped"].extend(skips)
         previous = self.manifest["summary"]
         name = f"summary-{len(self.manifest['shards']):05d}-{len(self.manifest['skipped'])}.npz"
         _atomic_write(os.path.join(self.path, name), summary)
         self.manifest["summary"] = name
+        self.manifest["complete"] = complete
         self._commit()
         if previous is not None and previous != name:
             os.remove(os.path.join(self.path, previous))
 
-    def finish(self, summary: DatasetSummary) -> None:
-        self.flush(summary, wait=True)
+    def _close_open(self, keep: bool) -> None:
+        shard, self._open = self._open, None
+        if shard is None:
+            return
+        shard.writer.close()
+        if keep:
+            os.replace(shard.temporary, os.path.join(self.path, shard.name))
+        elif os.path.exists(shard.temporary):
+            os.remove(shard.temporary)
+
+    def _shutdown(self) -> None:
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None
-        if self.manifest["summary"] is None:  # an empty dataset still gets its summary
-            name = "summary-00000-0.npz"
-            _atomic_write(os.path.join(self.path, name), summary.to_bytes())
-            self.manifest["summary"] = name
-        self.manifest["complete"] = True
-        self._commit()
+
+    def finish(self, summary: DatasetSummary) -> None:
+        """Commit the last shard, the summary and ``complete`` in one manifest write."""
+        self._submit_group()
+        self._submit(self._commit_shard, summary.to_bytes(), self._pending_skips, True)
+        self._pending_skips, self._shard_size = [], 0
+        self.wait()
+        self._shutdown()
 
     def _commit(self) -> None:
         _atomic_write(os.path.join(self.path, MANIFEST),

@@ -21,11 +21,16 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Dict, Hashable, List, Optional, Sequence
+from typing import Dict, Hashable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
+
+# batches are summarised together until FOLD_ROWS examples or FOLD_BYTES of maps are pending
+# (see DatasetSummary.update): bounded memory, and the per-fold work paid once per fold
+FOLD_ROWS = 256
+FOLD_BYTES = 4 << 20
 
 
 @dataclass
@@ -52,18 +57,23 @@ class Moments:
         each row's group in [0, count), every group has a row. One vectorised pass for all
         groups (sums and squared deviations added per group with ``index_add_``, extremes
         with ``scatter_reduce_``) instead of one reduction per group: the same two-pass
-        mean and M2 as :meth:`of`, equal to float64 rounding."""
+        mean and M2 as :meth:`of`, equal to float64 rounding. The extremes are taken in the
+        samples' own floating dtype (exact: widening to float64 keeps every value)."""
         shape = samples.shape[1:]
-        x = samples.detach().to(torch.float64).reshape(samples.shape[0], -1)
+        flat = samples.detach().reshape(samples.shape[0], -1)
+        x = flat.to(torch.float64)
+        if not flat.is_floating_point():
+            flat = x
         sizes = torch.bincount(groups, minlength=count)
         mean = x.new_zeros(count, x.shape[1]).index_add_(0, groups, x) / sizes.unsqueeze(1)
         deviation = x - mean.index_select(0, groups)
-        m2 = x.new_zeros(count, x.shape[1]).index_add_(0, groups, deviation * deviation)
-        rows = groups.unsqueeze(1).expand_as(x)
-        low = x.new_zeros(count, x.shape[1]).scatter_reduce_(0, rows, x, "amin",
-                                                             include_self=False)
-        high = x.new_zeros(count, x.shape[1]).scatter_reduce_(0, rows, x, "amax",
-                                                              include_self=False)
+        m2 = x.new_zeros(count, x.shape[1]).index_add_(0, groups, deviation.square_())
+        rows = groups.unsqueeze(1).expand_as(flat)
+        low = flat.new_zeros(count, x.shape[1]).scatter_reduce_(0, rows, flat, "amin",
+                                                                include_self=False)
+        high = flat.new_zeros(count, x.shape[1]).scatter_reduce_(0, rows, flat, "amax",
+                                                                 include_self=False)
+        low, high = low.to(torch.float64), high.to(torch.float64)
         return [cls(int(sizes[k]), mean[k].reshape(shape), m2[k].reshape(shape),
                     low[k].reshape(shape), high[k].reshape(shape)) for k in range(count)]
 
@@ -150,34 +160,79 @@ class DatasetSummary:
         self._classes: Dict[Hashable, List[FeatureSummary]] = {}
         self.is_tuple = False
         self.skipped: List[int] = []  # ids of examples whose batch raised (on_error='skip')
+        # batches not yet folded in: summarised together, FOLD_ROWS examples at a time
+        self._pending: List[Tuple[Tuple[Tensor, ...], Optional[Tensor]]] = []
+        self._pending_rows = 0
+        self._pending_bytes = 0
+        self._keys: Set[Hashable] = set()
 
     # -- building ---------------------------------------------------------------------------
     def update(self, attributions: Sequence[Tensor], classes: Optional[Tensor] = None,
                is_tuple: bool = False) -> None:
-        """Add the examples (dim 0) of ``attributions``; each example also to its class."""
+        """Add the examples (dim 0) of ``attributions``; each example also to its class.
+
+        The tensors are kept (not copied) until ``FOLD_ROWS`` examples (or ``FOLD_BYTES``)
+        are pending, then
+        summarised in one grouped pass: the per-call work and the merges into the running
+        moments are paid once per fold rather than once per batch. Every reader folds first,
+        so the statistics are never stale; the callers must not modify the tensors."""
         if attributions[0].shape[0] == 0:
             return
         self.is_tuple = is_tuple
-        if classes is None:
-            self._overall = _merge_lists(self._overall,
-                                         [FeatureSummary.of(a) for a in attributions])
+        attributions = tuple(a.detach() for a in attributions)
+        if self._pending and ((classes is None) != (self._pending[0][1] is None) or [
+                a.shape[1:] for a in attributions] != [a.shape[1:] for a in self._pending[0][0]]):
+            self._fold()  # fold alike batches only (a shape error is then raised by merge)
+        if classes is not None:
+            classes = classes.reshape(-1)
+            self._keys.update(torch.unique(classes).tolist())
+        self._pending.append((attributions, classes))
+        self._pending_rows += attributions[0].shape[0]
+        self._pending_bytes += sum(a.numel() * a.element_size() for a in attributions)
+        if self._pending_rows >= FOLD_ROWS or self._pending_bytes >= FOLD_BYTES:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Summarise the pending batches: per class in one grouped pass (the batch's overall
+        moments are the merge of its classes'); |attributions| share the moments of the
+        attributions when none is negative (Saliency's default, many others)."""
+        if not self._pending:
             return
-        # all classes of the batch in one grouped pass; the batch's overall moments are the
-        # merge of its classes'
-        values, groups = torch.unique(classes.reshape(-1), return_inverse=True)
-        parts = [[FeatureSummary(signed, absolute) for signed, absolute in zip(
-                     Moments.grouped(a, groups, len(values)),
-                     Moments.grouped(a.abs(), groups, len(values)))]
-                 for a in attributions]
+        pending, self._pending, self._pending_rows = self._pending, [], 0
+        self._pending_bytes = 0
+        attributions = tuple(group[0] if len(group) == 1 else torch.cat(group)
+                             for group in zip(*(a for a, _ in pending)))
+        if pending[0][1] is None:
+            values: List[Hashable] = []
+            groups = torch.zeros(attributions[0].shape[0], dtype=torch.int64)
+        else:
+            found, groups = torch.unique(torch.cat([c for _, c in pending]),
+                                         return_inverse=True)
+            values = found.tolist()
+        count = max(len(values), 1)
+        parts = []
+        for a in attributions:
+            signed = Moments.grouped(a, groups, count)
+            # min >= 0 (False for NaN) means |a| = a: the same moments, exactly
+            absolute = signed if bool(a.min() >= 0) else Moments.grouped(a.abs(), groups, count)
+            parts.append([FeatureSummary(s, b) for s, b in zip(signed, absolute)])
         batch: Optional[List[FeatureSummary]] = None
-        for k, value in enumerate(values.tolist()):
+        for k in range(count):
             part = [per_input[k] for per_input in parts]
-            self._classes[value] = _merge_lists(self._classes.get(value), part)
+            if values:
+                self._classes[values[k]] = _merge_lists(self._classes.get(values[k]), part)
             batch = _merge_lists(batch, part)
         self._overall = _merge_lists(self._overall, batch)
 
+    @property
+    def class_keys(self) -> Set[Hashable]:
+        """Classes seen so far (pending batches included: no fold needed)."""
+        return self._keys | set(self._classes)
+
     def merge(self, other: DatasetSummary) -> DatasetSummary:
         """A new summary of both parts."""
+        self._fold()
+        other._fold()
         merged = DatasetSummary()
         merged.is_tuple = self.is_tuple or other.is_tuple
         merged._overall = _merge_lists(self._overall, other._overall)
@@ -193,22 +248,25 @@ class DatasetSummary:
 
     @property
     def count(self) -> int:
-        """Number of examples summarised."""
-        return 0 if self._overall is None else self._overall[0].count
+        """Number of examples summarised (pending ones included)."""
+        return (0 if self._overall is None else self._overall[0].count) + self._pending_rows
 
     @property
     def overall(self):
         """:class:`FeatureSummary` of every example (a tuple per input), None when empty."""
+        self._fold()
         return self._shape(self._overall)
 
     @property
     def per_class(self) -> Dict[Hashable, object]:
         """``{class: FeatureSummary}`` (tuples per input), classes sorted."""
+        self._fold()
         return {key: self._shape(self._classes[key]) for key in sorted(self._classes)}
 
     # -- persistence ------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
         """The summary as an ``.npz`` archive (float64 arrays, exact)."""
+        self._fold()
         arrays: Dict[str, np.ndarray] = {"is_tuple": np.array(self.is_tuple)}
         groups = {"overall": self._overall} if self._overall is not None else {}
         groups.update({f"class={key}": value for key, value in self._classes.items()})

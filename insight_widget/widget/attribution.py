@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..attr.all_targets import attribute_all_targets
 from ..attr.core import AttributionCancelled, attribution_progress, describe
-from ..attr.speed import SpeedOptions
+from ..attr.speed import SpeedOptions, model_device, to_device
 from .features import BaseFeature
 from .registry import MethodSpec
 from .wire import encode_tensor
@@ -112,8 +112,9 @@ def model_output(model: Callable[..., Any], inputs: Sequence[Tensor],
                  args: Optional[Tuple[Any, ...]],
                  score_func: Optional[Callable[[Tensor], Tensor]]) -> Tensor:
     """Scores (N, C) or (N,) of ``model`` on ``inputs`` (forward only: inference mode)."""
+    device = model_device(model)
     with torch.inference_mode():
-        out = model(*inputs, *(args or ()))
+        out = model(*to_device(tuple(inputs), device), *to_device(tuple(args or ()), device))
         if score_func is not None:
             out = score_func(out)
     if not isinstance(out, Tensor):
@@ -333,9 +334,12 @@ class AttributionRunner:
             model = SpeedOptions(model, autocast="autocast" in settings.speed,
                                  channels_last="channels_last" in settings.speed)
         forward = model if len(active) == num_inputs else HeldFixed(model, active, num_inputs)
-        inputs = tuple(example.inputs[i] for i in active)
-        args = (tuple(example.inputs[i] for i in range(num_inputs) if i not in active)
-                + tuple(example.additional_args or ()))
+        # a model on CUDA/MPS gets everything on its device; results come back through the
+        # wire encoder, which copies them to the CPU
+        device = model_device(self.models[model_index])
+        inputs = to_device(tuple(example.inputs[i] for i in active), device)
+        args = to_device(tuple(example.inputs[i] for i in range(num_inputs) if i not in active)
+                         + tuple(example.additional_args or ()), device)
 
         init: Dict[str, Any] = {}
         kwargs: Dict[str, Any] = {}
@@ -371,12 +375,13 @@ class AttributionRunner:
             kwargs["additional_forward_args"] = args
         baselines = (base or spec).baselines
         if baselines != "none":
-            kwargs["baselines"] = self._baselines(settings, example, active, baselines)
+            kwargs["baselines"] = to_device(
+                self._baselines(settings, example, active, baselines), device)
         if "window" in roles:
             kwargs["sliding_window_shapes"], kwargs["strides"] = self._windows(
                 settings, example, active)
         if "mask" in roles:
-            kwargs["feature_mask"] = self._masks(settings, example, active)
+            kwargs["feature_mask"] = to_device(self._masks(settings, example, active), device)
         if "neuron" in roles:
             kwargs["neuron_selector"] = self._neuron(arguments["neuron"], forward, layer,
                                                      layer_name, inputs, args)

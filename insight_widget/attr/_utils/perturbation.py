@@ -75,6 +75,7 @@ from .batching import (
 from .feature_mask import FeatureMasks, spread_to_elements
 from .forward import PendingOutput, module_of, run_forward
 from .inputs import expand_additional_forward_args
+from .layout import RowLayout
 from .progress import report_partial, report_progress
 from .target import Target
 from .validation import check_int
@@ -112,11 +113,14 @@ clock: Callable[[], float] = time.process_time
 def input_evaluator(
     forward_func: Callable[..., Any], target: Target, args: Optional[Tuple[Any, ...]]
 ) -> RowEvaluator:
-    """The :data:`RowEvaluator` for perturbed model inputs."""
+    """The :data:`RowEvaluator` for perturbed model inputs. A convolutional model gets its
+    4-D rows in channels-last layout (:class:`~.layout.RowLayout`: faster, same sums)."""
+    layout = RowLayout(model_behind(forward_func))
 
     def evaluate(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
-        return run_forward(forward_func, rows, target.repeat(copies),
-                           expand_additional_forward_args(args, copies))
+        return layout.run(lambda laid_out: run_forward(
+            forward_func, laid_out, target.repeat(copies),
+            expand_additional_forward_args(args, copies)), rows)
 
     return evaluate
 
