@@ -33,6 +33,8 @@ def main(argv: List[str] | None = None) -> int:
     parser.add_argument("--slow", action="store_true",
                         help="also the slow cases (transformers' ResNet-50 at 224x224), 3 rounds")
     parser.add_argument("--no-sections", action="store_true", help="skip extra sections")
+    parser.add_argument("--section", help="only sections whose title contains this text (and "
+                                          "no cases unless --case is given)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time calls in process CPU time (steadier on a loaded machine; "
                              "use with --threads 1)")
@@ -58,6 +60,10 @@ def main(argv: List[str] | None = None) -> int:
         sections.extend(getattr(module, "sections", lambda: [])())
     if args.case:
         all_cases = [c for c in all_cases if args.case in c.name]
+    elif args.section:
+        all_cases = []
+    if args.section:
+        sections = [s for s in sections if args.section in s.title]
 
     results: List[Result] = []
     started = time.perf_counter()
@@ -76,7 +82,7 @@ def main(argv: List[str] | None = None) -> int:
           f"{'CPU' if args.cpu_time else 'wall'} time, "
           f"{len(results)} cases in {time.perf_counter() - started:.0f} s\n")
     print(report(results))
-    if not args.no_sections and not args.case:
+    if not args.no_sections and (args.section or not args.case):
         for section in sections:
             print(f"\n## {section.title}\n{section.run()}")
     return 0 if all(r.agreement.agree for r in results) else 1

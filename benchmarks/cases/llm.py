@@ -89,25 +89,32 @@ def _gpt2_small() -> Tuple[torch.nn.Module, IdTokenizer, str, str]:
 def _runner(lib_name: str, method: str, prompt_len_model: Callable[[], Tuple[Any, ...]],
             kwargs: Dict[str, Any]) -> Callable[[], Any]:
     def run() -> Any:
-        import captum.attr as captum_attr
-
-        import insight_widget.attr as ours_attr
-
-        lib = ours_attr if lib_name == "ours" else captum_attr
         model, tokenizer, prompt, target = prompt_len_model()
-        inp = lib.TextTokenInput(prompt, tokenizer)
-        extra = dict(kwargs)
-        torch.manual_seed(0)
-        if method == "LayerIntegratedGradients":
-            wrapper = lib.LLMGradientAttribution(
-                lib.LayerIntegratedGradients(model, model.get_input_embeddings()), tokenizer)
-        else:
-            wrapper = lib.LLMAttribution(getattr(lib, method)(model), tokenizer)
-            if lib_name == "captum":
-                extra.setdefault("use_cached_outputs", False)
-        return wrapper.attribute(inp, target, **extra)
+        lib, wrapper, extra = _wrapper(lib_name, method, model, tokenizer, kwargs)
+        return wrapper.attribute(lib.TextTokenInput(prompt, tokenizer), target, **extra)
 
     return run
+
+
+def _wrapper(lib_name: str, method: str, model: Any, tokenizer: Any, kwargs: Dict[str, Any]
+             ) -> Tuple[Any, Any, Dict[str, Any]]:
+    """The library, its LLM wrapper of ``method`` on ``model``, and the call's arguments
+    (captum on its exact path unless told otherwise); seeds torch."""
+    import captum.attr as captum_attr
+
+    import insight_widget.attr as ours_attr
+
+    lib = ours_attr if lib_name == "ours" else captum_attr
+    extra = dict(kwargs)
+    torch.manual_seed(0)
+    if method == "LayerIntegratedGradients":
+        wrapper = lib.LLMGradientAttribution(
+            lib.LayerIntegratedGradients(model, model.get_input_embeddings()), tokenizer)
+    else:
+        wrapper = lib.LLMAttribution(getattr(lib, method)(model), tokenizer)
+        if lib_name == "captum":
+            extra.setdefault("use_cached_outputs", False)
+    return lib, wrapper, extra
 
 
 def compare_results(ours: Any, theirs: Any, atol: float = 5e-5) -> Agreement:
@@ -128,7 +135,7 @@ CASES = [
 
 
 def cases() -> List[Case]:
-    result = []
+    result = batch_cases()
     for method, kwargs in CASES:
         args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
         result.append(Case(
@@ -184,16 +191,25 @@ def gpt2_small() -> str:
 
 _MEMORY_PROBE = r"""
 import json, sys, torch
-from benchmarks.cases.llm import _gpt2_small, _runner
+from benchmarks.cases.llm import probe_run
 torch.set_num_threads(1)
-kwargs = json.loads(sys.argv[1])
-method = kwargs.pop("method")
-run = _runner("ours", method, _gpt2_small, kwargs)
-_gpt2_small()
+run = probe_run(json.loads(sys.argv[1]))
 peak_growth = reset_peak()
 run()
 print(json.dumps({"peak_growth_kib": peak_growth()}))
 """
+
+
+def probe_run(kwargs: Dict[str, Any]) -> Callable[[], Any]:
+    """The run a memory probe measures, its workload built: ``method`` and its arguments on
+    GPT-2 small, or with ``one_call`` (True/False) the 4-prompt batch workload."""
+    method = kwargs.pop("method")
+    one_call = kwargs.pop("one_call", None)
+    if one_call is None:
+        _gpt2_small()
+        return _runner("ours", method, _gpt2_small, kwargs)
+    _batch_workload()
+    return _batch_runner("ours", method, kwargs, one_call)
 
 
 def peak_memory() -> str:
@@ -207,5 +223,169 @@ def peak_memory() -> str:
 
 
 def sections() -> List[Section]:
-    return [Section("LLM attribution on GPT-2 small (124M)", gpt2_small),
+    return [Section("LLM several prompts per call (gpt2-4x128)", several_prompts),
+            Section("LLM Layer IG on GPT-2 small (124M), interleaved rounds", layer_ig_rounds),
+            Section("LLM attribution on GPT-2 small (124M)", gpt2_small),
             Section("LLM attribution peak memory (GPT-2 small)", peak_memory)]
+
+
+# --- several prompts per call ---------------------------------------------------------------
+
+BATCH_PROMPT_LENGTHS = (16, 18, 20, 22)
+BATCH_CASES = [
+    ("FeatureAblation", {}),
+    ("LayerIntegratedGradients", {"n_steps": 10}),
+]
+
+
+@functools.cache
+def _batch_workload() -> Tuple[torch.nn.Module, IdTokenizer, List[str], List[str]]:
+    """The small GPT-2 with 4 prompts of different lengths (16-22 tokens), 6-token targets."""
+    model, tokenizer = _small()[:2]
+    generator = torch.Generator().manual_seed(3)
+
+    def text(n: int) -> str:
+        return " ".join(str(int(i)) for i in torch.randint(2, 2000, (n,), generator=generator))
+
+    prompts = [text(n) for n in BATCH_PROMPT_LENGTHS]
+    return model, tokenizer, prompts, [text(6) for _ in prompts]
+
+
+def _batch_runner(lib_name: str, method: str, kwargs: Dict[str, Any],
+                  one_call: bool) -> Callable[[], Any]:
+    """N prompts: one ``attribute_batch`` call (ours, ``one_call``) or N ``attribute`` calls."""
+
+    def run() -> Any:
+        model, tokenizer, prompts, targets = _batch_workload()
+        lib, wrapper, extra = _wrapper(lib_name, method, model, tokenizer, kwargs)
+        inps = [lib.TextTokenInput(p, tokenizer) for p in prompts]
+        if one_call:
+            return wrapper.attribute_batch(inps, targets, **extra)
+        return [wrapper.attribute(inp, target, **extra) for inp, target in zip(inps, targets)]
+
+    return run
+
+
+def compare_batches(ours: Any, theirs: Any) -> Agreement:
+    """Every prompt's result agrees (:func:`compare_results`)."""
+    agreements = [compare_results(a, b) for a, b in zip(ours, theirs)]
+    return Agreement(len(ours) == len(theirs) and all(a.agree for a in agreements),
+                     max(a.max_abs_diff for a in agreements))
+
+
+def batch_cases() -> List[Case]:
+    result = []
+    for method, kwargs in BATCH_CASES:
+        args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        result.append(Case(
+            name=f"LLM {method}({args}) batch of 4 prompts, 16-22+6 tok",
+            family="llm",
+            ours=_batch_runner("ours", method, kwargs, one_call=True),
+            captum=_batch_runner("captum", method, kwargs, one_call=False),
+            compare=compare_batches,
+            note="ours: one attribute_batch call; captum: one attribute call per prompt",
+            target_ratio=0.2 if method != "LayerIntegratedGradients" else 0.34,
+        ))
+    return result
+
+
+def several_prompts() -> str:
+    """Ours, one call for 4 prompts vs 4 single calls of ours vs 4 captum calls: 3
+    interleaved rounds each (process CPU time), medians, and ours' peak memory."""
+    lines = [f"4 prompts of {', '.join(map(str, BATCH_PROMPT_LENGTHS))} tokens, 6-token "
+             f"targets, GPT-2 4x128; process CPU time, {torch.get_num_threads()} threads, "
+             "3 interleaved rounds (median)"]
+    for method, kwargs in BATCH_CASES:
+        runs = {"batch": _batch_runner("ours", method, kwargs, one_call=True),
+                "singles": _batch_runner("ours", method, kwargs, one_call=False),
+                "captum": _batch_runner("captum", method, kwargs, one_call=False)}
+        outputs = {name: run() for name, run in runs.items()}  # warm-up
+        times: Dict[str, List[float]] = {name: [] for name in runs}
+        for _ in range(3):
+            for name, run in runs.items():
+                start = time.process_time()
+                run()
+                times[name].append(time.process_time() - start)
+        median = {name: sorted(values)[1] for name, values in times.items()}
+        memory = {one_call: run_memory_probe(_MEMORY_PROBE, {
+            "method": method, "one_call": one_call, **kwargs}) for one_call in (True, False)}
+        args = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        agree = compare_batches(outputs["batch"], outputs["captum"])
+        lines.append(
+            f"{method}({args}): one call {median['batch']:.3f} s, 4 calls of ours "
+            f"{median['singles']:.3f} s ({median['batch'] / median['singles']:.2f}x), 4 captum "
+            f"calls {median['captum']:.3f} s ({median['batch'] / median['captum']:.3f}x); same "
+            f"outputs as captum: {agree.agree} (max |diff| {agree.max_abs_diff:.1e}); peak "
+            f"memory growth one call {memory[True]:.0f} MiB, 4 calls {memory[False]:.0f} MiB")
+    return "\n".join(lines)
+
+
+# --- Layer IG on GPT-2 small: repeated, interleaved, and where the time goes ----------------
+
+def layer_ig_rounds(rounds: int = 3) -> str:
+    """Ours vs captum, Layer IG (n_steps=10) on GPT-2 small, alternating, process CPU time
+    (this process's work only; the load average says how shared the cores were); then the
+    cost of the pieces of ours: one forward of the 10 path rows, the output head over the 12
+    scored positions, one body-only backward (one is needed per target token)."""
+    import os
+
+    kwargs = {"n_steps": 10}
+    ours = _runner("ours", "LayerIntegratedGradients", _gpt2_small, kwargs)
+    captum = _runner("captum", "LayerIntegratedGradients", _gpt2_small, kwargs)
+    ratios, lines, captum_seconds = [], [], []
+    ours()  # warm-up (first-call costs: allocator, lazy initialisation)
+    for r in range(rounds):
+        order = [("ours", ours), ("captum", captum)][::1 if r % 2 == 0 else -1]
+        seconds, outputs = {}, {}
+        for name, run in order:
+            start = time.process_time()
+            outputs[name] = run()
+            seconds[name] = time.process_time() - start
+        ratios.append(seconds["captum"] / seconds["ours"])
+        captum_seconds.append(seconds["captum"])
+        agree = compare_results(outputs["ours"], outputs["captum"])
+        lines.append(f"round {r + 1}: ours {seconds['ours']:.1f} s, captum "
+                     f"{seconds['captum']:.1f} s: {ratios[-1]:.2f}x; same outputs "
+                     f"{agree.agree} (max |diff| {agree.max_abs_diff:.1e}); load average "
+                     f"{os.getloadavg()[0]:.1f}")
+    lines.insert(0, f"{torch.get_num_threads()} threads, process CPU time; speed-up range "
+                    f"{min(ratios):.2f}-{max(ratios):.2f}x over {rounds} rounds")
+    model = _gpt2_small()[0]
+    ids = torch.randint(2, 50000, (10, 35))
+    embeddings = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+    with torch.enable_grad():
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        try:
+            start = time.process_time()
+            hidden = model.transformer(inputs_embeds=embeddings).last_hidden_state
+            forward = time.process_time() - start
+            start = time.process_time()
+            torch.log_softmax(model.lm_head(hidden[:, -12:]), -1)
+            head = time.process_time() - start
+            cotangent = torch.zeros_like(hidden)
+            cotangent[:, 30] = 1.0
+            start = time.process_time()
+            torch.autograd.grad(hidden, embeddings, cotangent, retain_graph=True)
+            backward = time.process_time() - start
+            # Captum's head work per token: logits at every position, and their backward.
+            start = time.process_time()
+            logits = torch.log_softmax(model.lm_head(hidden), -1)
+            torch.autograd.grad(logits[:, -1, 0].sum(), hidden)
+            head_all = time.process_time() - start
+        finally:
+            for parameter in model.parameters():
+                parameter.requires_grad_(True)
+    floor = forward + head + 12 * backward
+    # Captum, token j: forward and backward of body and head over the P + j = 24 + j positions.
+    captum_model = sum((24 + j) / 35 for j in range(12)) * (forward + backward + head_all)
+    lines.append(f"pieces (10 path rows x 35 positions): body forward {forward:.2f} s, "
+                 f"output head + log-softmax at the 12 scored positions {head:.2f} s, one "
+                 f"body-only backward {backward:.2f} s, head forward + backward at all "
+                 f"positions (Captum, per token) {head_all:.2f} s")
+    median_captum = sorted(captum_seconds)[len(captum_seconds) // 2]
+    lines.append(f"ours >= body forward + head + 12 body backward passes = {floor:.1f} s, so "
+                 f"the speed-up is at most {median_captum / floor:.2f}x (median captum "
+                 f"{median_captum:.1f} s); captum's pieces: sum_j (24 + j)/35 x (body forward + "
+                 f"backward + full head) = {captum_model:.1f} s")
+    return "\n".join(lines)

@@ -105,6 +105,10 @@ class SavedBytesMeter(contextlib.AbstractContextManager):
         self._context = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
 
     def _pack(self, tensor: Tensor) -> Tensor:
+        # A parameter, or a view of one (e.g. an output head's weight broadcast to a batch
+        # of 1 in a matmul), is the model's memory, not the batch's, whatever its shape.
+        if isinstance(tensor, nn.Parameter) or isinstance(tensor._base, nn.Parameter):
+            return tensor
         if tensor.dim() > 0 and tensor.shape[0] == self.rows:
             key = (tensor.data_ptr(), tensor.numel())
             if key not in self._seen:

@@ -13,19 +13,21 @@ What is batched (results are Captum's; only the work differs):
   one model pass per target token.
 * ``LLMGradientAttribution(LayerIntegratedGradients)`` on a causal language model's input
   embedding runs each chunk of path steps forward once over prompt + target and takes the T
-  per-token gradients from that one graph; Captum runs a full Layer IG per target token.
+  per-token gradients from that one graph (:mod:`.integrated`); Captum runs a full Layer IG
+  per target token.
+* ``attribute_batch`` (both wrappers; not in Captum) takes several prompts per call, their
+  evaluations in shared passes (:mod:`.batch`, :mod:`.integrated`), each result equal to the
+  prompt's own ``attribute`` call.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
 
 from .._utils.hooks import HookSet
-from .._utils.path import integrate_gradients
-from .._utils.quadrature import validate_rule
 from .._utils.sampling import draw_reference_indices, noisy_samples, path_coefficients
 from .._utils.validation import check_bool, check_choice, check_int, describe
 from ..base import Attribution, GradientAttribution, PerturbationAttribution
@@ -37,6 +39,15 @@ from ..perturbation.kernel_shap import KernelShap
 from ..perturbation.lime import Lime
 from ..perturbation.shapley_value_sampling import ShapleyValueSampling
 from ..perturbation.shapley_values import ShapleyValues
+from .batch import (
+    RandomState,
+    RecordingScorer,
+    TableScorer,
+    check_batch,
+    per_prompt,
+    score_shared,
+)
+from .integrated import integrated_all_tokens, output_head
 from .interpretable_input import InterpretableInput, TextTokenInput
 from .result import LLMAttributionResult
 from .scoring import TargetScorer, is_causal_lm, logits_of, model_device
@@ -149,6 +160,69 @@ class LLMAttribution(_BaseLLMAttribution):
         skip = self._skip_ids(kwargs.pop("skip_tokens", None))
         target_ids = self._target_ids(inp, target, gen_args, skip)
         forward, scorer = self._forward(inp, target_ids, forward_in_tokens, _inspect_forward)
+        return self._run(inp, target_ids, forward, scorer, num_trials, kwargs)
+
+    def attribute_batch(
+        self,
+        inps: Sequence[InterpretableInput],
+        targets: Optional[Sequence[Union[str, Tensor, None]]] = None,
+        num_trials: int = 1,
+        gen_args: Optional[Dict[str, Any]] = None,
+        use_cached_outputs: bool = True,
+        _inspect_forward: Optional[Callable[[str, str, List[float]], None]] = None,
+        forward_in_tokens: bool = True,
+        **kwargs: Any,
+    ) -> List[LLMAttributionResult]:
+        """Attribute several prompts in one call; their perturbed prompts share model passes.
+
+        Result i equals ``attribute(inps[i], targets[i], ...)`` run after results 0..i-1 (the
+        same random draws: the calls consume the random generators in that order), computed
+        with the N prompts' evaluations in shared, padded passes (see :mod:`.batch`; a model
+        scored token by token shares passes between prompts of equal length).
+
+        Args:
+            inps: N interpretable inputs (any mix of text inputs).
+            targets: None (every target generated with ``gen_args``) or one target per input
+                (text, token ids, or None to generate that one).
+            num_trials, gen_args, use_cached_outputs, _inspect_forward, forward_in_tokens,
+                **kwargs: as in :meth:`attribute`, applied to every prompt.
+
+        Returns:
+            N :class:`LLMAttributionResult`, in the order of ``inps``.
+        """
+        inps, targets = check_batch(inps, targets, InterpretableInput)
+        num_trials = check_int("num_trials", num_trials, minimum=1)
+        check_bool("use_cached_outputs", use_cached_outputs)
+        check_bool("forward_in_tokens", forward_in_tokens)
+        skip = self._skip_ids(kwargs.pop("skip_tokens", None))
+        target_ids = [self._target_ids(inp, target, gen_args, skip)
+                      for inp, target in zip(inps, targets)]
+        if not self._shares_passes:
+            return [self._run(inp, ids, *self._forward(inp, ids, forward_in_tokens,
+                                                        _inspect_forward), num_trials,
+                              dict(kwargs)) for inp, ids in zip(inps, target_ids)]
+        start = RandomState()
+        wanted: Dict[Any, Tensor] = {}
+        for index, (inp, ids) in enumerate(zip(inps, target_ids)):
+            recorder = RecordingScorer(self.model, ids, index, wanted, forward_in_tokens)
+            self._run(inp, ids, *self._forward(inp, ids, forward_in_tokens, None, recorder),
+                      num_trials, dict(kwargs))
+        table = score_shared(self.model, target_ids, wanted, forward_in_tokens)
+        start.restore()
+        results = []
+        for index, (inp, ids) in enumerate(zip(inps, target_ids)):
+            reader = TableScorer(self.model, ids, index, table, forward_in_tokens)
+            results.append(self._run(inp, ids, *self._forward(
+                inp, ids, forward_in_tokens, _inspect_forward, reader), num_trials, dict(kwargs)))
+        return results
+
+    # Perturbed prompts of several inputs can share passes (a remote model scores one by one).
+    _shares_passes = True
+
+    def _run(self, inp: InterpretableInput, target_ids: Tensor,
+             forward: Callable[[Tensor], Tensor], scorer: Any, num_trials: int,
+             kwargs: Dict[str, Any]) -> LLMAttributionResult:
+        """The wrapped method over ``inp`` with ``forward``, averaged over the trials."""
         itp = inp.to_tensor().to(self.device)
         total: Optional[Tensor] = None
         with HookSet() as hooks:
@@ -177,10 +251,13 @@ class LLMAttribution(_BaseLLMAttribution):
         return resolve_target(self.model, self.tokenizer, inp, target, gen_args, skip)
 
     def _forward(self, inp: InterpretableInput, target_ids: Tensor, forward_in_tokens: bool,
-                 inspect: Optional[Callable[[str, str, List[float]], None]]
+                 inspect: Optional[Callable[[str, str, List[float]], None]],
+                 scorer: Optional[TargetScorer] = None,
                  ) -> Tuple[Callable[[Tensor], Tensor], TargetScorer]:
-        """The function of interpretable rows (k, M) -> (k, 1 + T) explained values."""
-        scorer = TargetScorer(self.model, target_ids, forward_in_tokens)
+        """The function of interpretable rows (k, M) -> (k, 1 + T) explained values (scores
+        from ``scorer``, by default a :class:`TargetScorer` of the model)."""
+        if scorer is None:
+            scorer = TargetScorer(self.model, target_ids, forward_in_tokens)
         unperturbed = prompt_ids(inp, self.tokenizer)
         check_context(self.model, len(unperturbed), len(target_ids))
         target_text = None
@@ -289,19 +366,80 @@ class LLMGradientAttribution(_BaseLLMAttribution):
         """
         self._check_input(inp, TextTokenInput)
         skip = self._skip_ids(kwargs.pop("skip_tokens", None))
+        baselines = kwargs.pop("baselines", None)
+        prompt, baselines, target_ids = self._prepare(inp, target, gen_args, skip, baselines)
+        if self._batched_path_applies(kwargs, baselines):
+            (per_position,) = integrated_all_tokens(
+                self.model, self.attr_method.layer, self.attr_method.multiplies_by_inputs,
+                [prompt], [_single(baselines)], [target_ids], **kwargs)
+        else:
+            per_position = self._per_position(prompt, baselines, target_ids, kwargs)
+        return self._result(inp, target_ids, per_position)
+
+    def attribute_batch(
+        self,
+        inps: Sequence[TextTokenInput],
+        targets: Optional[Sequence[Union[str, Tensor, None]]] = None,
+        gen_args: Optional[Dict[str, Any]] = None,
+        **kwargs: Any,
+    ) -> List[LLMAttributionResult]:
+        """Attribute several prompts in one call.
+
+        With Layer IG on a causal language model's input embedding the path steps of all N
+        prompts share their passes: rows of different lengths right-padded into one batch
+        (attention mask; the pads follow the real tokens, so positions and scores are those
+        of each prompt alone), one forward per chunk of steps and max_i T_i backward passes
+        instead of sum_i T_i, chunks and groups of prompts sized by the memory budget. Other
+        methods run prompt by prompt. Result i equals ``attribute(inps[i], targets[i], ...)``
+        (up to float32 rounding of differently shaped batches).
+
+        Args:
+            inps: N :class:`TextTokenInput`.
+            targets: None (all generated with ``gen_args``) or one target (text, ids or None)
+                per input.
+            gen_args: ``model.generate`` arguments for the generated targets.
+            **kwargs: as in :meth:`attribute`, for every prompt; ``baselines``, if given, is a
+                list with one entry per input (each as :meth:`attribute` takes it).
+
+        Returns:
+            N :class:`LLMAttributionResult`, in the order of ``inps``.
+        """
+        inps, targets = check_batch(inps, targets, TextTokenInput)
+        given = per_prompt("baselines", kwargs.pop("baselines", None), len(inps))
+        skip = self._skip_ids(kwargs.pop("skip_tokens", None))
+        prepared = [self._prepare(inp, target, gen_args, skip, baselines)
+                    for inp, target, baselines in zip(inps, targets, given)]
+        if all(self._batched_path_applies(kwargs, baselines) for _, baselines, _ in prepared):
+            per_positions = integrated_all_tokens(
+                self.model, self.attr_method.layer, self.attr_method.multiplies_by_inputs,
+                [p for p, _, _ in prepared], [_single(b) for _, b, _ in prepared],
+                [t for _, _, t in prepared], **kwargs)
+        else:
+            per_positions = [self._per_position(prompt, baselines, ids, dict(kwargs))
+                             for prompt, baselines, ids in prepared]
+        return [self._result(inp, ids, per_position)
+                for inp, (_, _, ids), per_position in zip(inps, prepared, per_positions)]
+
+    def _prepare(self, inp: TextTokenInput, target: Any, gen_args: Optional[Dict[str, Any]],
+                 skip: List[int], baselines: Any) -> Tuple[Tensor, Any, Tensor]:
+        """The prompt ids (1, P), the baselines as prompt id rows, the target ids (T,)."""
         target_ids = resolve_target(self.model, self.tokenizer, inp, target, gen_args, skip)
         prompt = inp.to_model_input().to(self.device)  # (1, P)
         check_context(self.model, prompt.shape[1], len(target_ids))
-        baselines = _prompt_shaped(kwargs.pop("baselines", None), inp, prompt)
+        baselines = _prompt_shaped(baselines, inp, prompt)
         if baselines is None and not isinstance(self.attr_method, LayerGradientXActivation):
             baselines = inp.to_model_input(torch.zeros_like(inp.to_tensor())).to(self.device)
-        if self._batched_path_applies(kwargs, baselines):
-            per_position = self._integrated_all_tokens(prompt, _single(baselines), target_ids,
-                                                       **kwargs)
-        elif isinstance(self.attr_method, LayerGradientShap):
-            per_position = self._gradient_shap(prompt, _single(baselines), target_ids, **kwargs)
-        else:
-            per_position = self._token_by_token(prompt, baselines, target_ids, kwargs)
+        return prompt, baselines, target_ids
+
+    def _per_position(self, prompt: Tensor, baselines: Any, target_ids: Tensor,
+                      kwargs: Dict[str, Any]) -> Tensor:
+        """(T, P) attributions of one prompt by the methods that run prompt by prompt."""
+        if isinstance(self.attr_method, LayerGradientShap):
+            return self._gradient_shap(prompt, _single(baselines), target_ids, **kwargs)
+        return self._token_by_token(prompt, baselines, target_ids, kwargs)
+
+    def _result(self, inp: TextTokenInput, target_ids: Tensor, per_position: Tensor
+                ) -> LLMAttributionResult:
         token_attr = per_position[:, inp.itp_mask[0].to(per_position.device)]
         return LLMAttributionResult(
             seq_attr=token_attr.sum(0),
@@ -316,7 +454,7 @@ class LLMGradientAttribution(_BaseLLMAttribution):
         if type(method) is not LayerIntegratedGradients or not is_causal_lm(self.model):
             return False
         embeddings = getattr(self.model, "get_input_embeddings", lambda: None)()
-        if method.layer is not embeddings:
+        if method.layer is not embeddings or output_head(self.model) is None:
             return False
         allowed = {"n_steps", "method", "internal_batch_size"}
         single = _single(baselines)
@@ -384,61 +522,10 @@ class LLMGradientAttribution(_BaseLLMAttribution):
             rows.append(grad.mean(0).sum(-1)[:P])
         return torch.stack(rows).detach()
 
-    def _integrated_all_tokens(self, prompt: Tensor, baseline: Tensor, target_ids: Tensor,
-                               n_steps: int = 50, method: str = "gausslegendre",
-                               internal_batch_size: Optional[int] = None) -> Tensor:
-        """Layer IG of every target token from one forward pass per chunk of path steps.
-
-        With e the embeddings of prompt + t_<T (baseline e' equal on the target positions),
-        each chunk evaluates the model once on the path points e' + alpha (e - e') and takes
-        the T gradients of log P(t_j | ...) from that graph (the causal mask makes position
-        P-1+j see exactly the prefix Captum's j-th pass sees). Returns (T, P).
-        """
-        validate_rule(method, n_steps)
-        layer = self.attr_method.layer
-        P, T = prompt.shape[1], len(target_ids)
-        ids = torch.cat([prompt, target_ids[:-1].unsqueeze(0)], 1)  # (1, P + T - 1)
-        if baseline.shape != prompt.shape:
-            raise ValueError(f"`baselines` must be prompt token ids of shape {tuple(prompt.shape)}"
-                             f"; got {describe(baseline)}.")
-        base_ids = torch.cat([baseline.to(ids.device).long(), ids[:, P:]], 1)
-        with torch.no_grad():
-            x = layer(ids).detach()
-            b = layer(base_ids).detach()
-        positions = torch.arange(P - 1, P - 1 + T, device=ids.device)
-        keep = {"logits_to_keep": T} if _accepts_keep(self.model) else {}
-
-        def gradient_fn(points: Tuple[Tensor, ...], steps: int):
-            point = points[0].detach().requires_grad_(True)
-            with HookSet() as hooks:
-                hooks.forward_hook(layer, _replace_with(point))
-                logits = logits_of(self.model(ids.expand(steps, -1), **keep))
-            logits = logits[:, -T:] if keep else logits[:, positions]
-            log_probs = torch.log_softmax(logits.float(), -1)
-            chosen = torch.gather(log_probs, 2, target_ids.view(1, T, 1).expand(steps, -1, -1))
-            chosen = chosen.squeeze(-1)  # (steps, T)
-            grads = [torch.autograd.grad(chosen[:, j].sum(), point, retain_graph=j < T - 1)[0]
-                     for j in range(T)]
-            return (torch.stack(grads, 1),), chosen.detach()  # (steps, T, L, d)
-
-        with torch.enable_grad():
-            integral = integrate_gradients(gradient_fn, (x,), (b,), n_steps, method,
-                                           internal_batch_size, measure_first=True)
-        sums = integral.gradient_sums[0][0]  # (T, L, d)
-        if self.attr_method.multiplies_by_inputs:
-            sums = sums * (x - b)
-        return sums.sum(-1)[:, :P].detach()
-
 
 def _replace_with(value: Tensor) -> Callable[..., Tensor]:
     """A forward hook replacing a layer's output by ``value`` (the path point)."""
     return lambda _module, _inputs, _output: value
-
-
-def _accepts_keep(model: Any) -> bool:
-    from .scoring import _accepts
-
-    return _accepts(model, "logits_to_keep")
 
 
 def _prompt_shaped(baselines: Any, inp: TextTokenInput, prompt: Tensor) -> Any:

@@ -153,6 +153,8 @@ class RemoteLLMAttribution(LLMAttribution):
     """
 
     placeholder_model = _PlaceholderModel()
+    # Each prompt is one provider request: attribute_batch runs the prompts one by one.
+    _shares_passes = False
 
     def __init__(self, attr_method: PerturbationAttribution, tokenizer: Any,
                  provider: RemoteLLMProvider, attr_target: str = "log_prob") -> None:
@@ -182,8 +184,8 @@ class RemoteLLMAttribution(LLMAttribution):
         return self.tokenizer.decode(as_id_row(model_input, "the input's token ids"))
 
     def _forward(self, inp: InterpretableInput, target_ids: Tensor, forward_in_tokens: bool,
-                 inspect: Optional[Callable[[str, str, List[float]], None]]
-                 ) -> Tuple[Callable[[Tensor], Tensor], Any]:
+                 inspect: Optional[Callable[[str, str, List[float]], None]],
+                 scorer: Any = None) -> Tuple[Callable[[Tensor], Tensor], Any]:
         target_text = self.tokenizer.decode(target_ids.cpu())
         per_token = self.include_per_token_attr
         prob = self.attr_target == "prob"

@@ -21,7 +21,7 @@ import torch
 
 import insight_widget.attr as ours_attr
 
-from .models import BidirectionalLM, CharTokenizer, tiny_gpt2, tiny_llama, tiny_tokenizer
+from .models import BidirectionalLM, CharTokenizer, tiny_tokenizer
 
 pytest.importorskip("transformers")
 
@@ -41,16 +41,6 @@ def _token_input(lib: Any, tokenizer: Any) -> Any:
 
 def _template_input(lib: Any, tokenizer: Any) -> Any:
     return lib.TextTemplateInput(*TEMPLATE)
-
-
-@pytest.fixture(scope="module")
-def gpt2():
-    return tiny_gpt2()
-
-
-@pytest.fixture(scope="module")
-def llama():
-    return tiny_llama()
 
 
 def _perturbation(lib: Any, model: Any, tokenizer: Any, method: str, make_input: Callable,
