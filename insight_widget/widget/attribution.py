@@ -403,7 +403,8 @@ class AttributionRunner:
 
         A method in anytime mode (``n_steps="auto"`` with ``attribute_progressive``) streams:
         if ``progress`` has a ``partial`` attribute (a :data:`PartialListener`), it receives
-        the wire form of every refinement round but the final one, as it arrives, marked ``"partial": True``.
+        the wire form of every refinement round but the final one, as it arrives, marked
+        ``"partial": True``.
         """
         started = time.perf_counter()
         spec = settings.method
