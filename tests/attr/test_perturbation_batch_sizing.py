@@ -107,7 +107,7 @@ def test_batch_sizing_never_changes_the_attributions(monkeypatch):
 
 
 def test_first_perturbed_pass_holds_one_copy_when_a_copy_fills_the_cache_target():
-    # 64 channels of 32x32 float32 per row: 256 KiB; 4 examples per copy exceed 512 KiB.
+    # 64 channels of 32x32 float32 per row: 256 KiB; 4 examples per copy fill the 1 MiB target.
     rows = []
     model = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.AdaptiveAvgPool2d(1),
                           nn.Flatten(), nn.Linear(64, 2)).eval()
