@@ -38,9 +38,9 @@ from ._utils.inputs import (
     expand_additional_forward_args,
     expand_baselines,
     format_additional_forward_args,
-    format_baselines,
     format_inputs,
     forward_arguments,
+    path_baselines,
     restore_format,
 )
 from ._utils.path import difference, integrate_gradients
@@ -134,9 +134,7 @@ def _targeted_outputs(forward_func: Any, inputs: Tuple[Tensor, ...], targets: Te
 
 def _integrated_gradients(method: IntegratedGradients, inputs: Tuple[Tensor, ...],
                           targets: Tensor, kwargs: dict) -> Tuple[Tuple[Tensor, ...], Tensor]:
-    baselines = format_baselines(kwargs.pop("baselines", None), inputs)
-    baselines = tuple(b.to(dtype=x.dtype, device=x.device) if isinstance(b, Tensor) else b
-                      for b, x in zip(baselines, inputs))
+    baselines = path_baselines(kwargs.pop("baselines", None), inputs)
     args = format_additional_forward_args(kwargs.pop("additional_forward_args", None))
     rule = kwargs.pop("method", "gausslegendre")
     n_steps = validate_rule(rule, kwargs.pop("n_steps", 50))

@@ -131,6 +131,14 @@ def format_baselines(
     return tuple(formatted)
 
 
+
+def path_baselines(baselines: Any, inputs: Tuple[Tensor, ...]) -> Tuple[Baseline, ...]:
+    """:func:`format_baselines` for a straight-line path: tensor baselines cast to their
+    input's dtype and device; number baselines stay numbers (the path and the final
+    ``x - x'`` product need no tensor of them)."""
+    return tuple(b.to(dtype=x.dtype, device=x.device) if isinstance(b, Tensor) else b
+                 for b, x in zip(format_baselines(baselines, inputs), inputs))
+
 def format_baseline_distribution(
     baselines: Any, inputs: Tuple[Tensor, ...], inputs_as_given: Any, name: str = "baselines",
     same_count: bool = True,

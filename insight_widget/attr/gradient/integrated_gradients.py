@@ -22,7 +22,7 @@ from .._utils.forward import input_gradients
 from .._utils.inputs import (
     expand_additional_forward_args,
     expand_baselines,
-    format_baselines,
+    path_baselines,
     restore_format,
 )
 from .._utils.path import check_path_arguments, integrate_gradients, times_difference
@@ -115,9 +115,7 @@ class IntegratedGradients(MultipliesByInputsOption, GradientAttribution):
                             gradients_of="IntegratedGradients")
         check_bool("return_convergence_delta", return_convergence_delta)
         check_path_arguments(method, n_steps, internal_batch_size)
-        # Number baselines stay numbers: the path and the final product need no tensor of them.
-        baselines_ = tuple(b.to(dtype=x.dtype, device=x.device) if isinstance(b, Tensor) else b
-                           for b, x in zip(format_baselines(baselines, call.inputs), call.inputs))
+        baselines_ = path_baselines(baselines, call.inputs)
 
         def gradient_fn(points: Tuple[Tensor, ...], steps: int):
             return input_gradients(self.forward_func, points, call.target.repeat(steps),
@@ -159,8 +157,7 @@ class IntegratedGradients(MultipliesByInputsOption, GradientAttribution):
                             gradients_of="IntegratedGradients")
         tolerance, budget = check_anytime_arguments(delta_tolerance, step_budget)
         check_optional_int("internal_batch_size", internal_batch_size, minimum=1)
-        baselines_ = tuple(b.to(dtype=x.dtype, device=x.device) if isinstance(b, Tensor) else b
-                           for b, x in zip(format_baselines(baselines, call.inputs), call.inputs))
+        baselines_ = path_baselines(baselines, call.inputs)
         n = call.num_examples
 
         def evaluator(examples: Tensor, points: Tuple[Tensor, ...]):

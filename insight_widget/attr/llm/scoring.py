@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from .._utils.validation import describe
+from ..speed import model_device as parameters_device
 
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
@@ -47,13 +48,13 @@ def is_causal_lm(model: Any) -> bool:
 
 
 def model_device(model: Any) -> torch.device:
+    """The device a language model runs on: its ``device`` attribute (Hugging Face models
+    have one), else its parameters' (:func:`insight_widget.attr.speed.model_device`), else
+    the CPU."""
     device = getattr(model, "device", None)
     if isinstance(device, (torch.device, str)):
         return torch.device(device)
-    if isinstance(model, nn.Module):
-        for parameter in model.parameters():
-            return parameter.device
-    return torch.device("cpu")
+    return parameters_device(model) or torch.device("cpu")
 
 
 def context_length(model: Any) -> int:
