@@ -133,16 +133,24 @@ def compute_bound_cases(image: Workload) -> List[Case]:
 
 
 def slow_cases() -> List[Case]:
-    """transformers' ResNet-50 at 224x224 (a forward on 4 images takes about a second on two
-    cores): quadrant ablation at both batchings and a 3x3 occlusion; none without
-    transformers."""
+    """transformers' ResNet-50 at 224x224 (a forward on 4 images takes 0.25-1 s on two cores):
+    the 32-channel CNN's workloads at the same proportions of the image (16 patches; an
+    occlusion window of a quarter of the side at an eighth's stride, 49 positions), and
+    quadrant ablation and a 3x3 occlusion (windows of half the side, whose perturbed boxes
+    reach the whole map by the third stage: the least incremental evaluation can save);
+    none without transformers."""
     image = resnet50()
     if image is None:
         return []
-    mask = grid_mask(224, 2)
+    quadrants, patches16 = grid_mask(224, 2), grid_mask(224, 4)
     calls = [
-        ("FeatureAblation", "4 quadrants, defaults", {"feature_mask": mask}),
-        ("FeatureAblation", "4 quadrants, ppe=2", {"feature_mask": mask,
+        ("FeatureAblation", "16 patches, defaults", {"feature_mask": patches16}),
+        ("FeatureAblation", "16 patches, ppe=4", {"feature_mask": patches16,
+                                                  "perturbations_per_eval": 4}),
+        ("Occlusion", "3x56x56 stride 28, defaults",
+         {"sliding_window_shapes": (3, 56, 56), "strides": (3, 28, 28)}),
+        ("FeatureAblation", "4 quadrants, defaults", {"feature_mask": quadrants}),
+        ("FeatureAblation", "4 quadrants, ppe=2", {"feature_mask": quadrants,
                                                    "perturbations_per_eval": 2}),
         ("Occlusion", "3x112x112 stride 56, defaults",
          {"sliding_window_shapes": (3, 112, 112), "strides": (3, 56, 56)}),

@@ -74,6 +74,7 @@ from .batching import (
 )
 from .feature_mask import FeatureMasks, spread_to_elements
 from .forward import PendingOutput, module_of, run_forward
+from .incremental import IncrementalRows
 from .inputs import expand_additional_forward_args
 from .layout import RowLayout
 from .progress import report_partial, report_progress
@@ -113,17 +114,44 @@ clock: Callable[[], float] = time.process_time
 
 
 def input_evaluator(
-    forward_func: Callable[..., Any], target: Target, args: Optional[Tuple[Any, ...]]
+    forward_func: Callable[..., Any], target: Target, args: Optional[Tuple[Any, ...]],
+    incremental: bool = False,
 ) -> RowEvaluator:
     """The :data:`RowEvaluator` for perturbed model inputs. A convolutional model gets its
-    4-D rows in channels-last layout (:class:`~.layout.RowLayout`: faster, same sums)."""
+    4-D rows in channels-last layout (:class:`~.layout.RowLayout`: faster, same sums).
+
+    ``incremental``: the first call is the unperturbed forward, and a convolutional model on
+    images runs later calls on patches around what they change
+    (:class:`~.incremental.IncrementalRows`: less arithmetic, same sums up to rounding). If the
+    model raises on patched stand-ins, that call runs again as usual and so do later ones."""
     layout = RowLayout(model_behind(forward_func))
+    patches = (IncrementalRows() if incremental and layout.channels_last
+               and stacking_is_safe(forward_func) else None)
+
+    def run(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
+        return run_forward(forward_func, rows, target.repeat(copies),
+                           expand_additional_forward_args(args, copies))
+
+    def call(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
+        if patches is None or not patches.active:
+            return run(rows, copies)
+        stand_ins = patches.wrap(rows, copies)
+        if stand_ins is rows:
+            return run(rows, copies)
+        try:
+            return IncrementalRows.unwrap(run(stand_ins, copies))
+        except torch.OutOfMemoryError:
+            raise
+        except Exception:  # an operation the stand-ins cannot take part in: run as usual
+            patches.active = False
+            return run(rows, copies)
 
     def evaluate(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
-        return layout.run(lambda laid_out: run_forward(
-            forward_func, laid_out, target.repeat(copies),
-            expand_additional_forward_args(args, copies)), rows)
+        return layout.run(lambda laid_out: call(laid_out, copies), rows)
 
+    evaluate.held_bytes = lambda: (  # type: ignore[attr-defined]
+        0 if patches is None or patches.recording is None or not patches.active
+        else patches.recording.bytes)
     return evaluate
 
 
@@ -195,7 +223,9 @@ def plan_evaluation(
     per_example = output.dim() > 0 and output.shape[0] == n
     per_row = (_ACTIVATION_FACTOR * meter.largest_row_bytes
                + _PERTURBED_ROW_FACTOR * row_bytes(values))
-    within_budget = int(max(1, get_memory_budget() // max(1, per_row * n)))
+    # an evaluator may hold memory across calls (incremental evaluation's recording)
+    held = getattr(evaluate, "held_bytes", lambda: 0)()
+    within_budget = int(max(1, (get_memory_budget() - held) // max(1, per_row * n)))
     if ppe > 1:
         if not per_example:
             raise ValueError(

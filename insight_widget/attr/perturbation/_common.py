@@ -52,9 +52,9 @@ def prepare_perturbation(
     expanded = perturbation_baselines(baselines, call.inputs)
     masks = (format_feature_mask(feature_mask, call.inputs, allow_negative=allow_negative_ids)
              if use_mask else None)
-    evaluator = future_evaluator if futures else input_evaluator
-    return PerturbationCall(call, expanded, masks,
-                            evaluator(forward_func, call.target, call.args))
+    evaluate = (future_evaluator(forward_func, call.target, call.args) if futures
+                else input_evaluator(forward_func, call.target, call.args, incremental=True))
+    return PerturbationCall(call, expanded, masks, evaluate)
 
 
 def perturbed_dtype(x: Tensor, baseline: Optional[Baseline]) -> torch.dtype:
