@@ -279,3 +279,28 @@ def test_transformers_resnet_occlusion_matches_captum(recordings):
     assert_rounding_close(ours, theirs, model, x)
     assert recordings and sum(r.macs_done for r in recordings) < sum(
         r.macs_whole for r in recordings)
+
+
+def test_regions_read_the_patch_inside_the_box_and_the_base_around_it():
+    """Random boxes and regions (reaching past the map's edges): each region equals the
+    materialized copies sliced there, with the fill value outside the map."""
+    rng = random.Random(2)
+    base = torch.randn(2, 3, 11, 9)
+    for _ in range(200):
+        copies, s, t = rng.randint(1, 3), rng.randint(1, 11), rng.randint(1, 9)
+        tops = [rng.randint(0, 11 - s) for _ in range(copies)]
+        lefts = [rng.randint(0, 9 - t) for _ in range(copies)]
+        recording = incremental.Recording(1 << 20)
+        record = incremental.Record(0, tuple(base.shape), base)
+        recording.serials.append(record)
+        stand_in = incremental.Patched.make(record, base, torch.randn(copies * 2, 3, s, t),
+                                            tops, lefts, copies, recording)
+        height, width = rng.randint(1, 14), rng.randint(1, 12)
+        region_tops = [rng.randint(-3, 11) for _ in range(copies)]
+        region_lefts = [rng.randint(-3, 9) for _ in range(copies)]
+        region = stand_in.region(region_tops, height, region_lefts, width, fill=-7.0)
+        padded = F.pad(IncrementalRows.unwrap(stand_in), (20, 20, 20, 20), value=-7.0)
+        for k, (top, left) in enumerate(zip(region_tops, region_lefts)):
+            expected = padded[k * 2:(k + 1) * 2, :, top + 20:top + 20 + height,
+                              left + 20:left + 20 + width]
+            assert torch.equal(region[k * 2:(k + 1) * 2], expected)

@@ -295,27 +295,36 @@ class Patched(Tensor):
                fill: float = 0.0) -> Tensor:
         """The copies' values over per-copy regions ``[tops[k], tops[k]+height) x [lefts[k],
         lefts[k]+width)`` (which may reach outside the map: ``fill`` there), ``(K*N, C,
-        height, width)``."""
+        height, width)``: the patch where the region meets the box, the unperturbed value on
+        the rest (at most four strips around the box). The patch itself when the regions are
+        the boxes (e.g. a 1x1 convolution's input)."""
+        if (self.patch is not None and (height, width) == self.box
+                and list(tops) == self.tops and list(lefts) == self.lefts):
+            return self.patch
         base = self.values()
         n, c, h, w = base.shape
         inside = all(t >= 0 and t + height <= h and le >= 0 and le + width <= w
                      for t, le in zip(tops, lefts))
         out = _laid_out((self.copies * n, c, height, width), base, None if inside else fill)
+        s, sw = self.box if self.patch is not None else (0, 0)
         for k, (t, le) in enumerate(zip(tops, lefts)):
             rows = out[k * n:(k + 1) * n]
-            r0, r1 = _overlap(t, height, 0, h)
+            r0, r1 = _overlap(t, height, 0, h)  # the region inside the map
             c0, c1 = _overlap(le, width, 0, w)
-            if r1 > r0 and c1 > c0:
-                rows[:, :, r0 - t:r1 - t, c0 - le:c1 - le] = base[:, :, r0:r1, c0:c1]
-            if self.patch is None:
-                continue
-            s, sw = self.box
-            pt, pl = self.tops[k], self.lefts[k]
-            r0, r1 = _overlap(t, height, pt, pt + s)
-            c0, c1 = _overlap(le, width, pl, pl + sw)
-            if r1 > r0 and c1 > c0:
-                rows[:, :, r0 - t:r1 - t, c0 - le:c1 - le] = (
-                    self.patch[k * n:(k + 1) * n, :, r0 - pt:r1 - pt, c0 - pl:c1 - pl])
+            pt, pl = (self.tops[k], self.lefts[k]) if self.patch is not None else (0, 0)
+            p0, p1 = _overlap(pt, s, r0, r1)  # the box inside that
+            q0, q1 = _overlap(pl, sw, c0, c1)
+            if p1 <= p0 or q1 <= q0:
+                p0 = p1 = r0
+                q0 = q1 = c0
+            else:
+                assert self.patch is not None
+                rows[:, :, p0 - t:p1 - t, q0 - le:q1 - le] = (
+                    self.patch[k * n:(k + 1) * n, :, p0 - pt:p1 - pt, q0 - pl:q1 - pl])
+            for (a0, a1), (b0, b1) in (((r0, p0), (c0, c1)), ((p1, r1), (c0, c1)),
+                                       ((p0, p1), (c0, q0)), ((p0, p1), (q1, c1))):
+                if a1 > a0 and b1 > b0:
+                    rows[:, :, a0 - t:a1 - t, b0 - le:b1 - le] = base[:, :, a0:a1, b0:b1]
         return out
 
     def materialize(self) -> Tensor:
