@@ -395,7 +395,22 @@ def _output(func: Any, args: Sequence[Any], kwargs: Dict[str, Any], x: Patched) 
         with torch._C.DisableTorchFunctionSubclass():
             return func(*bases, **kw)
 
-    return x.recording.output(key, (tuple(args), kwargs), compute)
+    return x.recording.output(key, _plain_tensors(list(args) + list(kwargs.values())), compute)
+
+
+def _plain_tensors(values: Sequence[Any]) -> List[Tensor]:
+    """The ordinary tensors among ``values`` (nested in lists/tuples too): what a record keeps
+    alive so that their identities in its key are not reused. Stand-ins are not kept (they
+    refer to the recording: a cycle that only the garbage collector would free)."""
+    found: List[Tensor] = []
+    for value in values:
+        if isinstance(value, Patched):
+            continue
+        if isinstance(value, Tensor):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(_plain_tensors(value))
+    return found
 
 
 def _result(x: Patched, found: Found, patch: Optional[Tensor], tops: Sequence[int],
