@@ -305,3 +305,45 @@ def test_regions_read_the_patch_inside_the_box_and_the_base_around_it():
             expected = padded[k * 2:(k + 1) * 2, :, top + 20:top + 20 + height,
                               left + 20:left + 20 + width]
             assert torch.equal(region[k * 2:(k + 1) * 2], expected)
+
+
+class ScriptedTail(nn.Module):
+    """A Python convolution followed by a TorchScript block: TorchScript reads tensors'
+    memory directly, so stand-ins must not reach it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.tail = torch.jit.script(nn.Sequential(nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                                   nn.Flatten(), nn.Linear(4, 3)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.tail(self.conv(x))
+
+
+class ReadsMemory(nn.Module):
+    """Reads its activation's memory behind ``__torch_function__`` (as a C++ extension
+    would): through a plain-tensor alias of the same storage."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.conv(x)
+        with torch._C.DisableTorchFunctionSubclass():
+            raw = torch.Tensor.as_subclass(out, torch.Tensor) if isinstance(out, Tensor) else out
+            pooled = raw.mean((2, 3))
+        return self.head(pooled)
+
+
+@pytest.mark.parametrize("cls", [ScriptedTail, ReadsMemory])
+def test_models_reading_tensor_memory_directly_get_captums_numbers(cls):
+    model, x = cls().eval(), images()
+    mask = grid(64, 4)
+    theirs = captum_attr.FeatureAblation(model).attribute(x, target=2, feature_mask=mask)
+    ours = ours_attr.FeatureAblation(model).attribute(x, target=2, feature_mask=mask)
+    assert_rounding_close(ours, theirs, model, x)

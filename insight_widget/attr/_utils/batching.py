@@ -146,7 +146,9 @@ class ActivationMeter(contextlib.AbstractContextManager):
     def __enter__(self) -> ActivationMeter:
         if self._model is not None:
             for module in self._model.modules():
-                if not any(True for _ in module.children()):
+                # (TorchScript modules take no hooks; their activations go unmeasured)
+                if (not any(True for _ in module.children())
+                        and not isinstance(module, torch.jit.ScriptModule)):
                     self._handles.append(module.register_forward_hook(self._hook))
         return self
 

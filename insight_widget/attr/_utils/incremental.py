@@ -60,7 +60,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from .batching import get_memory_budget
 
@@ -264,7 +264,10 @@ class Patched(Tensor):
         n, c, h, w = record.shape
         like = base if base is not None else patch
         assert like is not None
-        stand_in = torch.empty((), dtype=like.dtype, device=like.device).expand(
+        # its own data (one element, broadcast) is NaN: code that reads a tensor's memory
+        # without going through ``__torch_function__`` (TorchScript, C++ extensions) gets
+        # NaN outputs, which the evaluator takes as "run as usual" (IncrementalRows.trusted)
+        stand_in = torch.full((), math.nan, dtype=like.dtype, device=like.device).expand(
             copies * n, c, h, w)
         self = stand_in.as_subclass(Patched)
         self._set(record.serial, base, patch, tops, lefts, copies, recording)
@@ -667,6 +670,13 @@ class IncrementalRows:
         self.active = True
 
     @staticmethod
+    def model_can_take_part(model: Optional[nn.Module]) -> bool:
+        """False for models holding TorchScript modules, which read tensors' memory directly
+        (stand-ins have none of their own)."""
+        return model is not None and not any(
+            isinstance(m, torch.jit.ScriptModule) for m in model.modules())
+
+    @staticmethod
     def suitable(rows: Tuple[Tensor, ...]) -> bool:
         return (len(rows) == 1 and rows[0].dim() == 4 and rows[0].is_floating_point()
                 and rows[0].shape[-2] * rows[0].shape[-1] >= MIN_PIXELS
@@ -712,6 +722,14 @@ class IncrementalRows:
                                            left:left + width]
         return (Patched.make(record, record.value, patch, tops, lefts, copies,
                              self.recording),)
+
+    @staticmethod
+    def trusted(output: Any, rows: Tuple[Tensor, ...]) -> bool:
+        """False when ``output`` (of a run on stand-ins for ``rows``) has a NaN that the rows
+        do not explain: something read a stand-in's memory, which holds NaN."""
+        if not isinstance(output, Tensor) or not output.is_floating_point():
+            return True
+        return not bool(output.isnan().any()) or bool(rows[0].isnan().any())
 
     @staticmethod
     def unwrap(output: Any) -> Any:

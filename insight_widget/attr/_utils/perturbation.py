@@ -125,8 +125,10 @@ def input_evaluator(
     (:class:`~.incremental.IncrementalRows`: less arithmetic, same sums up to rounding). If the
     model raises on patched stand-ins, that call runs again as usual and so do later ones."""
     layout = RowLayout(model_behind(forward_func))
+    model = model_behind(forward_func)
     patches = (IncrementalRows() if incremental and layout.channels_last
-               and stacking_is_safe(forward_func) else None)
+               and stacking_is_safe(forward_func) and IncrementalRows.model_can_take_part(model)
+               else None)
 
     def run(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
         return run_forward(forward_func, rows, target.repeat(copies),
@@ -139,12 +141,16 @@ def input_evaluator(
         if stand_ins is rows:
             return run(rows, copies)
         try:
-            return IncrementalRows.unwrap(run(stand_ins, copies))
+            output = IncrementalRows.unwrap(run(stand_ins, copies))
         except torch.OutOfMemoryError:
             raise
         except Exception:  # an operation the stand-ins cannot take part in: run as usual
             patches.active = False
             return run(rows, copies)
+        if not IncrementalRows.trusted(output, rows):
+            patches.active = False
+            return run(rows, copies)
+        return output
 
     def evaluate(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
         return layout.run(lambda laid_out: call(laid_out, copies), rows)
