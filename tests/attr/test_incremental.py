@@ -218,6 +218,16 @@ def test_small_images_and_training_mode_models_run_as_usual(recordings):
     assert model.training
 
 
+def test_the_environment_can_turn_incremental_evaluation_off(monkeypatch, recordings):
+    model, x = seeded_eval(PatchedFriendlyCNN), images()
+    monkeypatch.setenv("INSIGHT_WIDGET_INCREMENTAL", "0")
+    ours_attr.FeatureAblation(model).attribute(x, target=0, feature_mask=grid(64, 4))
+    assert not recordings
+    monkeypatch.setenv("INSIGHT_WIDGET_INCREMENTAL", "1")
+    ours_attr.FeatureAblation(model).attribute(x, target=0, feature_mask=grid(64, 4))
+    assert recordings
+
+
 def test_model_untouched_and_recording_released():
     model, x = seeded_eval(PatchedFriendlyCNN), images()
     before = {k: v.clone() for k, v in model.state_dict().items()}

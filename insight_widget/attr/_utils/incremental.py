@@ -55,6 +55,7 @@ rounding only (as channels-last rows do, :mod:`.layout`).
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -69,6 +70,16 @@ from .batching import get_memory_budget
 MIN_PIXELS = 64 * 64
 # A chunk whose copies' boxes cover more than this fraction of the image runs as usual.
 MAX_BOX_FRACTION = 0.5
+
+
+
+def enabled() -> bool:
+    """Incremental evaluation is on unless the environment sets
+    ``INSIGHT_WIDGET_INCREMENTAL=0`` (for maps that must equal a whole-map evaluation bit for
+    bit rather than to float32 rounding)."""
+    return os.environ.get("INSIGHT_WIDGET_INCREMENTAL", "1").strip().lower() not in (
+        "0", "false", "no", "off")
+
 
 _METADATA = {
     "dim", "ndimension", "size", "numel", "nelement", "element_size", "is_floating_point",

@@ -75,6 +75,7 @@ from .batching import (
 from .feature_mask import FeatureMasks, spread_to_elements
 from .forward import PendingOutput, module_of, run_forward
 from .incremental import IncrementalRows
+from .incremental import enabled as incremental_enabled
 from .inputs import expand_additional_forward_args
 from .layout import RowLayout
 from .progress import report_partial, report_progress
@@ -126,7 +127,7 @@ def input_evaluator(
     model raises on patched stand-ins, that call runs again as usual and so do later ones."""
     layout = RowLayout(model_behind(forward_func))
     model = model_behind(forward_func)
-    patches = (IncrementalRows() if incremental and layout.channels_last
+    patches = (IncrementalRows() if incremental and incremental_enabled() and layout.channels_last
                and stacking_is_safe(forward_func) and IncrementalRows.model_can_take_part(model)
                else None)
 
