@@ -24,11 +24,16 @@ Operations on a :class:`Patched` tensor work on patches (``__torch_function__``)
 * point-wise operations (activations, batch norm in eval mode, adding a per-channel constant)
   apply to the patch alone; adding two patched tensors (a residual connection) works on the
   union of their boxes;
+* a batch norm in eval mode that is the only reader of a convolution's output (as the
+  recording pass saw) is folded into that convolution's weights, ``w' = w * s``,
+  ``b' = (b - mean) * s + beta`` with ``s = gamma / sqrt(var + eps)``: one pass instead of
+  two, on patches and on whole maps alike (a stand-in stays one after its box has grown to
+  the whole map, so later layers still run through these rules);
 * a global average pool adds ``(sum(patch) - sum(base in the box)) / (H*W)`` to the recorded
   pooled base;
 * anything else first *materializes* the tensor (``(K*N, C, H, W)``, base with the patches
-  written in) and runs as usual, as does every operation once a box has grown to the whole
-  image. So any model runs; the ones made of the operations above run faster.
+  written in; a whole stand-in is its patch) and runs as usual. So any model runs; the
+  ones made of the operations above run faster.
 
 The unperturbed output of every operation (e.g. the convolution of the whole unperturbed
 activation) comes from the recording (:class:`Recording`), looked up by the operation, the
@@ -175,14 +180,20 @@ class Recording:
         self.records: Dict[Tuple[Any, ...], Optional[Record]] = {}
         self.serials: List[Record] = []
         self.operands: List[Any] = []
+        # which operations read each recorded value (by serial), and each batch norm's
+        # parameters: a convolution read only by a batch norm gets the norm folded in
+        self.consumers: Dict[int, List[Tuple[Any, ...]]] = {}
+        self.batch_norms: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+        self.folded: Dict[int, Tuple[Tensor, Tensor]] = {}
         self.macs_done = 0
         self.macs_whole = 0
 
     def output(self, key: Tuple[Any, ...], operands: Any,
-               compute: Callable[[], Tensor]) -> Optional[Tuple[Record, Optional[Tensor]]]:
+               compute: Callable[[], Tensor], consumed: Sequence[int] = ()
+               ) -> Optional[Tuple[Record, Optional[Tensor]]]:
         """The record of operation ``key`` and, when it is new (the recording pass), its
         value ``compute()``; None when it runs as usual (the recording was full when it was
-        first met)."""
+        first met). ``consumed``: serials of the stand-ins it reads."""
         if key in self.records:
             record = self.records[key]
             return None if record is None else (record, record.value)
@@ -190,11 +201,37 @@ class Recording:
             self.records[key] = None
             return None
         value = compute()
+        for serial in consumed:
+            self.consumers.setdefault(serial, []).append(key)
         record = Record(len(self.serials), tuple(value.shape))
         self.serials.append(record)
         self.records[key] = record
         self.operands.append(operands)
         return record, value
+
+    def folded_batch_norm(self, serial: int, weight: Tensor, bias: Optional[Tensor]
+                          ) -> Optional[Tuple[Tuple[Any, ...], Tensor, Tensor]]:
+        """When the value ``serial`` (a convolution's output) is read by one eval-mode batch
+        norm and nothing else: that norm's key and the convolution's weight and bias with the
+        norm folded in, ``w' = w * s``, ``b' = (b - mean) * s + beta`` with
+        ``s = gamma / sqrt(var + eps)`` per output channel (made once per convolution)."""
+        readers = self.consumers.get(serial, [])
+        if len(readers) != 1 or readers[0] not in self.batch_norms:
+            return None
+        norm_key = readers[0]
+        if serial not in self.folded:
+            norm = self.batch_norms[norm_key]
+            scale = torch.rsqrt(norm["running_var"] + norm["eps"])
+            if norm.get("weight") is not None:
+                scale = scale * norm["weight"]
+            shift = -norm["running_mean"] * scale
+            if bias is not None:
+                shift = shift + bias * scale
+            if norm.get("bias") is not None:
+                shift = shift + norm["bias"]
+            self.folded[serial] = ((weight * scale.view(-1, 1, 1, 1)).to(weight.dtype),
+                                     shift.to(weight.dtype))
+        return (norm_key, *self.folded[serial])
 
     def keep(self, x: Patched) -> None:
         """Keep ``x``'s unperturbed value: an operation reads it (in every pass)."""
@@ -267,6 +304,10 @@ class Patched(Tensor):
     lefts: List[int]
     copies: int
     recording: Recording
+    # the key of a batch norm already applied to ``patch`` (folded into the convolution that
+    # made it): that norm passes the patch on; anything else reading this value is not
+    # expected (the recording saw only that norm read it)
+    applied: Optional[Tuple[Any, ...]] = None
 
     @staticmethod
     def make(record: Record, base: Optional[Tensor], patch: Optional[Tensor],
@@ -288,6 +329,7 @@ class Patched(Tensor):
              tops: Sequence[int], lefts: Sequence[int], copies: int,
              recording: Recording) -> None:
         self.serial, self.base, self.patch = serial, base, patch
+        self.applied = None
         self.tops, self.lefts, self.copies = list(tops), list(lefts), copies
         self.recording = recording
 
@@ -355,6 +397,9 @@ class Patched(Tensor):
             assert self.patch is not None
             return self.patch
         if self.patch is None:
+            # read by an operation without a patch rule (the recording pass): no batch norm
+            # may be folded into the operation that made this value
+            self.recording.consumers.setdefault(self.serial, []).append(("materialized",))
             value = self.values().clone()  # never hand out a recorded tensor: it may change
         else:
             h, w = self.full_shape[-2:]
@@ -371,8 +416,9 @@ class Patched(Tensor):
         if _describes(func):
             with torch._C.DisableTorchFunctionSubclass():
                 return func(*args, **kwargs)
-        args = [a.patch if isinstance(a, Patched) and a.whole else a for a in args]
         patched = [a for a in list(args) + list(kwargs.values()) if isinstance(a, Patched)]
+        if any(a.applied is not None for a in patched) and func is not F.batch_norm:
+            raise Unrecorded("a folded batch norm's input was read by another operation")
         if patched:
             handled = _handle(func, args, kwargs)
             if handled is not NotImplemented:
@@ -405,7 +451,7 @@ Found = Optional[Tuple[Record, Optional[Tensor]]]
 def _output(func: Any, args: Sequence[Any], kwargs: Dict[str, Any], x: Patched) -> Found:
     """The record of ``func`` on these operands (computed from the operands' unperturbed
     values when new); None when it runs as usual."""
-    key = (func, _key_part(tuple(args)), _key_part(tuple(sorted(kwargs.items()))))
+    key = _key(func, args, kwargs)
 
     def compute() -> Tensor:
         if any(isinstance(a, Patched) and a.base is None
@@ -416,7 +462,24 @@ def _output(func: Any, args: Sequence[Any], kwargs: Dict[str, Any], x: Patched) 
         with torch._C.DisableTorchFunctionSubclass():
             return func(*bases, **kw)
 
-    return x.recording.output(key, _plain_tensors(list(args) + list(kwargs.values())), compute)
+    operands = list(args) + list(kwargs.values())
+    consumed = [a.serial for a in _stand_ins(operands)]
+    return x.recording.output(key, _plain_tensors(operands), compute, consumed)
+
+
+def _key(func: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Tuple[Any, ...]:
+    """An operation's key in the recording: the function and its operands' key parts."""
+    return (func, _key_part(tuple(args)), _key_part(tuple(sorted(kwargs.items()))))
+
+
+def _stand_ins(values: Sequence[Any]) -> List[Patched]:
+    found: List[Patched] = []
+    for value in values:
+        if isinstance(value, Patched):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(_stand_ins(value))
+    return found
 
 
 def _plain_tensors(values: Sequence[Any]) -> List[Tensor]:
@@ -436,13 +499,14 @@ def _plain_tensors(values: Sequence[Any]) -> List[Tensor]:
 
 def _result(x: Patched, found: Found, patch: Optional[Tensor], tops: Sequence[int],
             lefts: Sequence[int]) -> Any:
-    """The operation's result: a new stand-in (or the patch itself once it covers the whole
-    map); NotImplemented (run as usual) when ``found`` is None."""
+    """The operation's result: a new stand-in (a whole one once the patch covers the whole
+    map: later operations then run on it directly, batch norms still folded);
+    NotImplemented (run as usual) when ``found`` is None."""
     if found is None:
         return NotImplemented
     record, value = found
     if patch is not None and tuple(patch.shape[-2:]) == tuple(record.shape[-2:]):
-        return patch
+        tops = lefts = [0] * x.copies
     return Patched.make(record, value, patch, tops, lefts, x.copies, x.recording)
 
 
@@ -450,54 +514,64 @@ def _pair(value: Any) -> Tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
-def _windowed(func: Any, args: Sequence[Any], kwargs: Dict[str, Any], x: Patched,
-              kernel: Tuple[int, int], stride: Tuple[int, int], padding: Tuple[int, int],
-              dilation: Tuple[int, int], fill: float,
-              run: Callable[[Tensor], Tensor]) -> Any:
-    """A sliding-window operation on ``x``: ``run(region)`` applies it without padding to the
-    input regions of the changed outputs."""
-    found = _output(func, args, kwargs, x)
+def _windowed(found: Found, x: Patched, kernel: Tuple[int, int], stride: Tuple[int, int],
+              padding: Tuple[int, int], dilation: Tuple[int, int], fill: float,
+              run: Callable[[Tensor, Tuple[int, int]], Tensor]) -> Any:
+    """A sliding-window operation on ``x`` whose record is ``found``: ``run(values,
+    padding)`` applies it, to the input regions of the changed outputs without padding, or to
+    a whole patch with the operation's own padding."""
     if found is None:
         return NotImplemented
-    x.values()  # the regions read it
     if x.patch is None:
+        x.values()  # later passes read regions of it
         return _result(x, found, None, x.tops, x.lefts)
+    if x.whole:
+        return _result(x, found, run(x.patch, padding), x.tops, x.lefts)
     ho, wo = found[0].shape[-2:]
     s, t = x.box
     out_tops, _, region_tops, region_h = window_box(
         x.tops, s, kernel[0], stride[0], padding[0], dilation[0], ho)
     out_lefts, _, region_lefts, region_w = window_box(
         x.lefts, t, kernel[1], stride[1], padding[1], dilation[1], wo)
-    patch = run(x.region(region_tops, region_h, region_lefts, region_w, fill))
+    patch = run(x.region(region_tops, region_h, region_lefts, region_w, fill), (0, 0))
     return _result(x, found, patch, out_tops, out_lefts)
 
 
 def _conv2d(func: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Any:
+    """A 2-D convolution on patches; when the recording saw its output read only by an
+    eval-mode batch norm, that norm is folded into the weights (one pass instead of two)."""
     names = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
     bound = dict(zip(names, args), **kwargs)
-    x, weight = bound["input"], bound["weight"]
+    x, weight, bias = bound["input"], bound["weight"], bound.get("bias")
     padding = bound.get("padding", 0)
     if (not isinstance(x, Patched) or isinstance(weight, Patched)
-            or isinstance(bound.get("bias"), Patched) or isinstance(padding, str)):
+            or isinstance(bias, Patched) or isinstance(padding, str)):
         return NotImplemented
     stride, dilation = _pair(bound.get("stride", 1)), _pair(bound.get("dilation", 1))
     groups = bound.get("groups", 1)
     kernel = (int(weight.shape[-2]), int(weight.shape[-1]))
+    found = _output(func, args, kwargs, x)
+    fold = (x.recording.folded_batch_norm(found[0].serial, weight, bias)
+            if found is not None and x.patch is not None else None)
+    used_weight, used_bias = (fold[1], fold[2]) if fold is not None else (weight, bias)
 
-    def run(region: Tensor) -> Tensor:
-        laid_out = x.recording.laid_out_weight(weight, region)
+    def run(values: Tensor, pad: Tuple[int, int]) -> Tensor:
+        laid_out = x.recording.laid_out_weight(used_weight, values)
         with torch._C.DisableTorchFunctionSubclass():
-            out = F.conv2d(region, laid_out, bound.get("bias"), stride, 0, dilation, groups)
+            out = F.conv2d(values, laid_out, used_bias, stride, pad, dilation, groups)
         x.recording.macs_done += out.numel() * weight[0].numel()
         n, _, h, w = x.full_shape
-        whole = [(size + 2 * pad - dil * (k - 1) - 1) // st + 1
-                 for size, pad, dil, k, st in zip((h, w), _pair(padding), dilation, kernel,
-                                                  stride)]
+        whole = [(size + 2 * p - dil * (k - 1) - 1) // st + 1
+                 for size, p, dil, k, st in zip((h, w), _pair(padding), dilation, kernel,
+                                                stride)]
         x.recording.macs_whole += (n * x.copies * weight.shape[0] * whole[0] * whole[1]
                                    * weight[0].numel())
         return out
 
-    return _windowed(func, args, kwargs, x, kernel, stride, _pair(padding), dilation, 0.0, run)
+    result = _windowed(found, x, kernel, stride, _pair(padding), dilation, 0.0, run)
+    if fold is not None and isinstance(result, Patched):
+        result.applied = fold[0]
+    return result
 
 
 def _max_pool2d(func: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Any:
@@ -511,11 +585,12 @@ def _max_pool2d(func: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Any:
     stride = _pair(bound.get("stride") or kernel)
     padding, dilation = _pair(bound.get("padding", 0)), _pair(bound.get("dilation", 1))
 
-    def run(region: Tensor) -> Tensor:
+    def run(values: Tensor, pad: Tuple[int, int]) -> Tensor:
         with torch._C.DisableTorchFunctionSubclass():
-            return F.max_pool2d(region, kernel, stride, 0, dilation)
+            return F.max_pool2d(values, kernel, stride, pad, dilation)
 
-    return _windowed(func, args, kwargs, x, kernel, stride, padding, dilation, -math.inf, run)
+    return _windowed(_output(func, args, kwargs, x), x, kernel, stride, padding, dilation,
+                     -math.inf, run)
 
 
 def _adaptive_avg_pool2d(func: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Any:
@@ -534,6 +609,9 @@ def _adaptive_avg_pool2d(func: Any, args: Sequence[Any], kwargs: Dict[str, Any])
         record.value = pooled
     if x.patch is None:
         return _result(x, found, None, x.tops, x.lefts)
+    if x.whole:
+        with torch._C.DisableTorchFunctionSubclass():
+            return F.adaptive_avg_pool2d(x.patch, size)
     n, _, h, w = x.full_shape
     s, t = x.box
     change = x.patch.sum((2, 3), keepdim=True)
@@ -545,12 +623,29 @@ def _adaptive_avg_pool2d(func: Any, args: Sequence[Any], kwargs: Dict[str, Any])
 
 
 def _batch_norm(func: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Any:
-    names = ("input", "running_mean", "running_var", "weight", "bias", "training")
+    """Batch norm in eval mode: point-wise; passes the patch on when it was folded into the
+    convolution before it."""
+    names = ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum",
+             "eps")
     bound = dict(zip(names, args), **kwargs)
     x = bound["input"]
     if (not isinstance(x, Patched) or bound.get("training")
+            or bound.get("running_mean") is None or bound.get("running_var") is None
             or any(isinstance(v, Patched) for k, v in bound.items() if k != "input")):
         return NotImplemented
+    key = _key(func, args, kwargs)
+    if x.applied is not None:
+        if x.applied != key:
+            raise Unrecorded("a convolution's output met another batch norm than recorded")
+        found = _output(func, args, kwargs, x)
+        if found is None:
+            raise Unrecorded("a folded batch norm was not recorded")
+        return _result(x, found, x.patch, x.tops, x.lefts)
+    if x.patch is None and key not in x.recording.batch_norms:
+        x.recording.batch_norms[key] = {
+            "running_mean": bound["running_mean"], "running_var": bound["running_var"],
+            "weight": bound.get("weight"), "bias": bound.get("bias"),
+            "eps": float(bound.get("eps", 1e-5))}
     return _pointwise(func, args, kwargs, x)
 
 
