@@ -77,7 +77,6 @@ MIN_PIXELS = 64 * 64
 MAX_BOX_FRACTION = 0.5
 
 
-
 def enabled() -> bool:
     """Incremental evaluation is on unless the environment sets
     ``INSIGHT_WIDGET_INCREMENTAL=0`` (for maps that must equal a whole-map evaluation bit for
