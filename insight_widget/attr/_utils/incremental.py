@@ -102,7 +102,9 @@ _POINTWISE = {
 # point-wise functions with an ``inplace`` argument
 _INPLACE_FLAG = {F.relu, F.relu6, F.hardtanh, F.leaky_relu, F.elu, F.silu, F.hardswish,
                  F.hardsigmoid, F.mish}
-_POINTWISE_INPLACE = {F.relu_, torch.relu_, Tensor.relu_, Tensor.sigmoid_, Tensor.tanh_}
+# in-place point-wise functions and their out-of-place forms
+_POINTWISE_INPLACE = {F.relu_: torch.relu, torch.relu_: torch.relu, Tensor.relu_: torch.relu,
+                      Tensor.sigmoid_: torch.sigmoid, Tensor.tanh_: torch.tanh}
 _ARITHMETIC = {
     torch.add: "add", Tensor.add: "add", Tensor.__add__: "add", Tensor.__radd__: "add",
     torch.sub: "sub", Tensor.sub: "sub", Tensor.__sub__: "sub",
@@ -184,6 +186,7 @@ class Recording:
         self.consumers: Dict[int, List[Tuple[Any, ...]]] = {}
         self.batch_norms: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
         self.folded: Dict[int, Tuple[Tensor, Tensor]] = {}
+        self.weights: Dict[int, Tuple[Tensor, Tensor]] = {}
         self.macs_done = 0
         self.macs_whole = 0
 
@@ -246,16 +249,14 @@ class Recording:
         reorders its NCHW weight on every call), made once per weight within the limit."""
         if not region.is_contiguous(memory_format=torch.channels_last) or region.is_contiguous():
             return weight
-        key = ("channels_last", id(weight))
-        found = self.output(key, weight,
-                            lambda: weight.contiguous(memory_format=torch.channels_last))
+        found = self.weights.get(id(weight))
         if found is None:
-            return weight
-        record, value = found
-        if record.value is None and value is not None:
-            record.value = value
-            self.bytes += value.numel() * value.element_size()
-        return weight if record.value is None else record.value
+            if self.bytes >= self.byte_limit:
+                return weight
+            found = (weight.contiguous(memory_format=torch.channels_last), weight)
+            self.weights[id(weight)] = found  # (keeps ``weight`` alive: its id stays its own)
+            self.bytes += weight.numel() * weight.element_size()
+        return found[0]
 
 
 def _key_part(value: Any) -> Any:
@@ -748,9 +749,7 @@ def _handle(func: Any, args: Sequence[Any], kwargs: Dict[str, Any]) -> Any:
             kwargs = dict(kwargs, inplace=False)
         return _pointwise(func, args, kwargs, x, inplace=inplace)
     if func in _POINTWISE_INPLACE and isinstance(x, Patched) and len(args) == 1 and not kwargs:
-        out_of_place = {F.relu_: torch.relu, torch.relu_: torch.relu, Tensor.relu_: torch.relu,
-                        Tensor.sigmoid_: torch.sigmoid, Tensor.tanh_: torch.tanh}[func]
-        return _pointwise(out_of_place, args, kwargs, x, inplace=True)
+        return _pointwise(_POINTWISE_INPLACE[func], args, kwargs, x, inplace=True)
     if func in _ARITHMETIC:
         return _arithmetic(func, _ARITHMETIC[func], args, kwargs, inplace=False)
     if func in _ARITHMETIC_INPLACE:

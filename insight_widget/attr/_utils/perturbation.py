@@ -125,8 +125,8 @@ def input_evaluator(
     images runs later calls on patches around what they change
     (:class:`~.incremental.IncrementalRows`: less arithmetic, same sums up to rounding). If the
     model raises on patched stand-ins, that call runs again as usual and so do later ones."""
-    layout = RowLayout(model_behind(forward_func))
     model = model_behind(forward_func)
+    layout = RowLayout(model)
     patches = (IncrementalRows() if incremental and incremental_enabled() and layout.channels_last
                and stacking_is_safe(forward_func) and IncrementalRows.model_can_take_part(model)
                else None)
@@ -145,13 +145,12 @@ def input_evaluator(
             output = IncrementalRows.unwrap(run(stand_ins, copies))
         except torch.OutOfMemoryError:
             raise
-        except Exception:  # an operation the stand-ins cannot take part in: run as usual
-            patches.active = False
-            return run(rows, copies)
-        if not IncrementalRows.trusted(output, rows):
-            patches.active = False
-            return run(rows, copies)
-        return output
+        except Exception:  # an operation the stand-ins cannot take part in
+            output = None
+        if output is not None and IncrementalRows.trusted(output, rows):
+            return output
+        patches.active = False  # this call and later ones run as usual
+        return run(rows, copies)
 
     def evaluate(rows: Tuple[Tensor, ...], copies: int) -> Tensor:
         return layout.run(lambda laid_out: call(laid_out, copies), rows)
