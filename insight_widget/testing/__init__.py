@@ -1,5 +1,6 @@
 """Models and data generators for tests, benchmarks and examples (no downloads)."""
 
+from .counting import ForwardCounter
 from .models import (
     EmbeddingTextClassifier,
     ResidualBlock,
@@ -13,6 +14,7 @@ from .models import (
 
 __all__ = [
     "EmbeddingTextClassifier",
+    "ForwardCounter",
     "ResidualBlock",
     "ResidualConvNet",
     "TabularMLP",

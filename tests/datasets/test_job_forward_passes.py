@@ -19,20 +19,9 @@ from insight_widget.attr import (
     Saliency,
 )
 from insight_widget.datasets import attribute_dataset
+from insight_widget.testing import ForwardCounter
 
 from .conftest import loader
-
-
-class Counter:
-    """Counts the model's forward calls (a forward hook on the model)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.calls = 0
-        self.handle = model.register_forward_hook(self._count)
-
-    def _count(self, *_: object) -> None:
-        self.calls += 1
-
 
 OWN_FORWARD = {
     "Saliency": (Saliency, {}),
@@ -59,7 +48,7 @@ def test_prediction_and_score_come_from_the_methods_own_forward(model, images, n
     x, y = images[0][:20], images[1][:20]  # three batches (8, 8, 4)
     make, kwargs = OWN_FORWARD[name]
     method = make(model)
-    counter = Counter(model)
+    counter = ForwardCounter(model)
     _hand_loop(method, x, y, 8, method.has_convergence_delta(), **kwargs)
     loop_calls, counter.calls = counter.calls, 0
     summary = attribute_dataset(method, loader(x, y), target="label", progress=False,
@@ -97,7 +86,7 @@ def test_methods_without_the_models_own_output_get_a_forward_of_their_own(model,
         {"n_steps": 2} if name == "LayerIntegratedGradients" else {})
     if name == "training mode":
         model.train()
-    counter = Counter(model)
+    counter = ForwardCounter(model)
     attribute_dataset(method, loader(x, y), target="label", progress=False, output=None,
                       predictions=False, **kwargs)
     without, counter.calls = counter.calls, 0
@@ -118,7 +107,7 @@ def test_the_predicted_class_is_chosen_inside_the_methods_only_forward(model, im
     make = {"Saliency": Saliency, "GuidedBackprop": GuidedBackprop,
             "LayerGradCam": lambda m: LayerGradCam(m, m.conv)}[name]
     method = make(model)
-    counter = Counter(model)
+    counter = ForwardCounter(model)
     store = attribute_dataset(method, loader(x, y), output=tmp_path / "s", progress=False)
     assert counter.calls == 7  # batches of 8 over 50 examples
     assert model._forward_hooks.keys() == {counter.handle.id}

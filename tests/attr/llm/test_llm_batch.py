@@ -21,6 +21,7 @@ import insight_widget.attr as ours_attr
 from insight_widget.attr._utils.batching import SavedBytesMeter
 from insight_widget.attr.llm import scoring
 from insight_widget.attr.llm.scoring import TargetScorer, padded_groups
+from insight_widget.testing import ForwardCounter
 
 from .models import BidirectionalLM, CharTokenizer, tiny_tokenizer
 from .test_llm_vs_captum import _assert_same
@@ -49,23 +50,6 @@ def _inputs(lib: Any, tokenizer: Any) -> List[Any]:
     return [lib.TextTokenInput(PROMPTS[0], tokenizer, skip_tokens=["<s>"]),
             lib.TextTemplateInput("{} is the capital of {}", ["paris", "france"]),
             lib.TextTokenInput(PROMPTS[2], tokenizer)]
-
-
-class _PassCounter:
-    """Counts the model's forward passes."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        self.calls = 0
-        self.handle = model.register_forward_pre_hook(self._count)
-
-    def _count(self, *_: Any) -> None:
-        self.calls += 1
-
-    def __enter__(self) -> _PassCounter:
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.handle.remove()
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])
@@ -99,14 +83,14 @@ def test_perturbation_batch_equals_single_calls_and_captum(gpt2, llama, arch, me
 def test_perturbed_prompts_of_all_inputs_share_passes_within_the_budget(gpt2):
     tokenizer = tiny_tokenizer()
     wrapper = ours_attr.LLMAttribution(ours_attr.FeatureAblation(gpt2), tokenizer)
-    with _PassCounter(gpt2) as singles:
+    with ForwardCounter(gpt2) as singles:
         single = [wrapper.attribute(inp, t) for inp, t in zip(_inputs(ours_attr, tokenizer),
                                                                 TARGETS)]
-    with _PassCounter(gpt2) as shared:
+    with ForwardCounter(gpt2) as shared:
         batch = wrapper.attribute_batch(_inputs(ours_attr, tokenizer), TARGETS)
     # One measured row, then the other (prompt, target) pairs in passes of bounded padding.
     assert shared.calls < singles.calls
-    with ours_attr.memory_budget(1), _PassCounter(gpt2) as tight:
+    with ours_attr.memory_budget(1), ForwardCounter(gpt2) as tight:
         chunked = wrapper.attribute_batch(_inputs(ours_attr, tokenizer), TARGETS)
     pairs = sum(inp.to_tensor().shape[1] + 1 for inp in _inputs(ours_attr, tokenizer))
     assert tight.calls == pairs  # one row per pass under a 1-byte budget
@@ -162,10 +146,10 @@ def test_layer_ig_batch_shares_forward_passes_and_per_prompt_baselines(gpt2):
     inps = [ours_attr.TextTokenInput(p, tokenizer) for p in PROMPTS]
     baselines = [torch.zeros(1, inp.n_itp_features) for inp in inps]
     baselines[1][0, 0] = 1  # keep the first token of prompt 1
-    with _PassCounter(gpt2) as singles:
+    with ForwardCounter(gpt2) as singles:
         single = [wrapper.attribute(inp, t, n_steps=4, baselines=b)
                   for inp, t, b in zip(inps, TARGETS, baselines)]
-    with _PassCounter(gpt2) as shared:
+    with ForwardCounter(gpt2) as shared:
         batch = wrapper.attribute_batch(inps, TARGETS, n_steps=4, baselines=baselines)
     assert shared.calls < singles.calls  # one measuring forward + one per chunk, all prompts
     for ours, one in zip(batch, single):
